@@ -1,0 +1,1 @@
+"""services/s3_sink: raw and clean topics → Parquet files in the lake, exactly once."""

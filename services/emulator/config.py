@@ -1,0 +1,16 @@
+"""Settings of the emulator: the only place it reads the environment."""
+
+from __future__ import annotations
+
+from pydantic import SecretStr
+
+from shared.settings import DEFAULT_VAR_DIR, PinpipeSettings
+
+
+class EmulatorSettings(PinpipeSettings):
+    source_db_url: SecretStr = SecretStr(f"sqlite:///{(DEFAULT_VAR_DIR / 'source.db').resolve()}")
+    emulator_api_url: str = "http://127.0.0.1:8000"
+    emulator_rate: float = 2.0  # posts per second; 0 = as fast as the API takes them
+    emulator_batch_size: int = 1  # posts per request
+    emulator_metrics_port: int = 8004
+    emulator_metrics_host: str = "127.0.0.1"

@@ -1,0 +1,15 @@
+"""Settings of the S3 sink: the only place it reads the environment."""
+
+from __future__ import annotations
+
+from shared.settings import PinpipeSettings
+
+
+class SinkSettings(PinpipeSettings):
+    sink_group_id: str = "pinpipe-s3-sink"
+    sink_host: str = "127.0.0.1"
+    sink_port: int = 8003
+    sink_roll_bytes: int = 32 * 1024 * 1024  # roll a partition's file at this many bytes
+    sink_roll_seconds: float = 60.0  # … or when its first record is this old (processing time)
+    sink_compression: str = "zstd"
+    sink_raw_zone: bool = True  # also write the raw topics to the raw zone

@@ -1,0 +1,13 @@
+"""Every metric of the S3 sink, declared together."""
+
+from __future__ import annotations
+
+from shared.metrics import ServiceMetrics
+
+METRICS = ServiceMetrics("s3_sink")
+FILES = METRICS.counter("files_total", "Parquet files written, by zone and type", ["zone", "type"])
+RECORDS = METRICS.counter("records_total", "Records written, by zone and type", ["zone", "type"])
+BYTES = METRICS.counter("bytes_total", "Bytes of Parquet written, by zone", ["zone"])
+FLUSH_SECONDS = METRICS.histogram("flush_seconds", "Time to write and commit one file", ["zone"])
+ERRORS = METRICS.counter("errors_total", "Failed writes (retried), by reason", ["reason"])
+SKIPPED = METRICS.counter("skipped_total", "Records not written (unreadable), by reason", ["reason"])

@@ -1,0 +1,46 @@
+"""The settings base every service's ``config.py`` extends.
+
+Environment variables carry the ``PINPIPE_`` prefix. Settings are frozen; secrets are
+``SecretStr`` and :meth:`PinpipeSettings.redacted` gives a dump safe for the start-up log line.
+Only services' ``config.py`` modules instantiate settings: nothing else reads the environment.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from pydantic import SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_VAR_DIR = Path("var")
+
+
+class PinpipeSettings(BaseSettings):
+    """What every service needs: the broker, the topic prefix, the lake, logging."""
+
+    model_config = SettingsConfigDict(env_prefix="PINPIPE_", frozen=True, extra="ignore")
+
+    kafka_bootstrap_servers: str = "127.0.0.1:9092"
+    topic_prefix: str = "pinterest"
+    topic_partitions: int = 4
+    lake_url: str = f"file://{(DEFAULT_VAR_DIR / 'lake').resolve()}"
+    s3_endpoint_url: str | None = None
+    s3_access_key_id: SecretStr | None = None
+    s3_secret_access_key: SecretStr | None = None
+    s3_region: str = "us-east-1"
+    log_level: str = "INFO"
+
+    @field_validator("lake_url")
+    @classmethod
+    def _lake_url_scheme(cls, value: str) -> str:
+        if not (value.startswith("file://") or value.startswith("s3://")):
+            raise ValueError("PINPIPE_LAKE_URL must start with file:// or s3://")
+        return value.rstrip("/")
+
+    def redacted(self) -> dict[str, Any]:
+        """Every setting, secrets shown as '**********', for the start-up log line."""
+        return {
+            name: (str(value) if isinstance(value, SecretStr) else value)
+            for name, value in self.model_dump().items()
+        }
