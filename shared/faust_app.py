@@ -29,6 +29,7 @@ def create_faust_app(
     partitions: int,
     processing_guarantee: str = "at_least_once",
 ) -> faust.App:
+    datadir.mkdir(parents=True, exist_ok=True)
     return faust.App(
         app_id,
         broker=broker_url(bootstrap_servers),
@@ -56,7 +57,8 @@ def add_service_pages(app: faust.App, render_metrics: Callable[[], bytes]) -> No
 
     @app.page("/metrics")
     async def metrics(web: faust.web.View, request: faust.web.Request) -> faust.web.Response:
-        return web.bytes(render_metrics(), content_type=CONTENT_TYPE)
+        # aiohttp refuses a charset inside content_type
+        return web.bytes(render_metrics(), content_type=CONTENT_TYPE.split(";")[0] + "; version=0.0.4")
 
     @app.page("/healthz")
     async def healthz(web: faust.web.View, request: faust.web.Request) -> faust.web.Response:

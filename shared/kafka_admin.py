@@ -11,6 +11,16 @@ from aiokafka.errors import TopicAlreadyExistsError
 log = logging.getLogger(__name__)
 
 
+async def list_topics(bootstrap_servers: str) -> list[str]:
+    """Every topic's name (internal ones included)."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers, client_id="pinpipe-admin")
+    await admin.start()
+    try:
+        return sorted(await admin.list_topics())
+    finally:
+        await admin.close()
+
+
 async def ensure_topics(bootstrap_servers: str, names: Iterable[str], partitions: int) -> list[str]:
     """Create the topics of ``names`` that do not exist yet; return those created."""
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers, client_id="pinpipe-admin")

@@ -13,6 +13,8 @@ from typing import Any
 from pydantic import SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from shared.lake import Lake, open_lake
+
 DEFAULT_VAR_DIR = Path("var")
 
 
@@ -44,3 +46,13 @@ class PinpipeSettings(BaseSettings):
             name: (str(value) if isinstance(value, SecretStr) else value)
             for name, value in self.model_dump().items()
         }
+
+    def open_lake(self, url: str | None = None) -> Lake:
+        """The lake of ``PINPIPE_LAKE_URL`` (or ``url``) with this configuration's S3 access."""
+        return open_lake(
+            url or self.lake_url,
+            s3_endpoint_url=self.s3_endpoint_url,
+            s3_access_key_id=self.s3_access_key_id,
+            s3_secret_access_key=self.s3_secret_access_key,
+            s3_region=self.s3_region,
+        )

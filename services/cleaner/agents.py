@@ -1,11 +1,16 @@
 """The cleaner's Faust agent: raw topics (by pattern) → clean topics keyed by ``ind``, or DLQ.
 
+Faust's pattern subscriptions do not work with its aiokafka driver, so the agent subscribes to
+the raw topics by name: those found at start-up, then every new topic matching
+``RAW_TOPIC_PATTERN`` that a periodic check finds (e.g. a stream created through the API).
+
 Sends are attached to the source event (``event.send``): Faust publishes them before it commits
 the source offset, so a crash replays uncommitted records: at-least-once.
 """
 
 from __future__ import annotations
 
+import logging
 import time
 
 import faust
@@ -13,11 +18,15 @@ import faust
 from services.cleaner.config import CleanerSettings
 from services.cleaner.metrics import DLQ, PROCESS_SECONDS, RECORDS_IN, RECORDS_OUT
 from services.cleaner.processing import Cleaned, process
-from shared.topics import DLQ_TOPIC, RAW_TOPIC_PATTERN, clean_topics, record_type_of
+from shared.kafka_admin import list_topics
+from shared.topics import DLQ_TOPIC, clean_topics, is_raw_topic, record_type_of
+
+log = logging.getLogger(__name__)
+TOPIC_CHECK_SECONDS = 15.0
 
 
-def register_agents(app: faust.App, settings: CleanerSettings) -> None:
-    raw = app.topic(pattern=RAW_TOPIC_PATTERN, key_type=bytes, value_type=bytes,
+def register_agents(app: faust.App, settings: CleanerSettings, raw_topic_names: list[str]) -> None:
+    raw = app.topic(*raw_topic_names, key_type=bytes, value_type=bytes,
                     key_serializer="raw", value_serializer="raw")
     outputs = {
         name: app.topic(name, key_serializer="raw", value_serializer="raw", internal=False)
@@ -42,3 +51,13 @@ def register_agents(app: faust.App, settings: CleanerSettings) -> None:
             else:
                 await event.send(dlq, key=None, value=result.value)
                 DLQ.labels(reason=result.reason).inc()
+
+    @app.timer(TOPIC_CHECK_SECONDS)
+    async def subscribe_new_raw_topics() -> None:
+        names = [n for n in await list_topics(settings.kafka_bootstrap_servers) if is_raw_topic(n)]
+        new = sorted(set(names) - set(raw.topics))
+        if new:
+            log.info("subscribing to new raw topics", extra={"topics": new})
+            app.topics.discard(raw)
+            raw.topics = sorted({*raw.topics, *new})
+            app.topics.add(raw)

@@ -10,7 +10,7 @@ from services.cleaner.metrics import METRICS
 from shared.faust_app import add_service_pages, create_faust_app
 
 
-def create_app(settings: CleanerSettings) -> faust.App:
+def create_app(settings: CleanerSettings, raw_topic_names: list[str]) -> faust.App:
     app = create_faust_app(
         settings.cleaner_app_id,
         bootstrap_servers=settings.kafka_bootstrap_servers,
@@ -19,6 +19,6 @@ def create_app(settings: CleanerSettings) -> faust.App:
         datadir=settings.cleaner_datadir,
         partitions=settings.topic_partitions,
     )
-    register_agents(app, settings)
+    register_agents(app, settings, raw_topic_names)
     add_service_pages(app, METRICS.render)
     return app

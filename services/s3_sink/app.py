@@ -12,21 +12,13 @@ from fastapi import FastAPI, Response
 from services.s3_sink.config import SinkSettings
 from services.s3_sink.metrics import METRICS
 from services.s3_sink.sink import ParquetSink
-from shared.lake import open_lake
 from shared.metrics import CONTENT_TYPE
 
 log = logging.getLogger(__name__)
 
 
 def create_app(settings: SinkSettings) -> FastAPI:
-    lake = open_lake(
-        settings.lake_url,
-        s3_endpoint_url=settings.s3_endpoint_url,
-        s3_access_key_id=settings.s3_access_key_id,
-        s3_secret_access_key=settings.s3_secret_access_key,
-        s3_region=settings.s3_region,
-    )
-    sink = ParquetSink(settings, lake)
+    sink = ParquetSink(settings, settings.open_lake())
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

@@ -18,7 +18,7 @@ from aiokafka.errors import CommitFailedError, IllegalStateError
 
 from services.s3_sink import metrics as m
 from services.s3_sink.config import SinkSettings
-from services.s3_sink.schemas import clean_row, to_table
+from shared.lake_schema import clean_row, to_table
 from services.s3_sink.writer import parquet_bytes, write_durably
 from shared.lake import Lake, Zone, relative_path
 from shared.topics import CLEAN_TOPIC_PREFIX, RAW_TOPIC_PATTERN, RecordType, record_type_of

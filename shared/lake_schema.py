@@ -1,4 +1,5 @@
-"""Arrow schemas of the lake's zones and the conversion of Kafka records to Arrow tables.
+"""Arrow schemas of the lake's zones (a contract of the sink, the batch queries and the
+backfill) and the conversion of Kafka records to Arrow tables.
 
 Clean zone: typed columns (timestamps as timestamps, ``coordinates`` as list<double>,
 ``follower_count`` as int64). Raw zone: the record's key and value bytes as received. Both carry

@@ -1,0 +1,79 @@
+"""Runs the analysis questions in DuckDB over the lake's clean zone (``file://`` or ``s3://``).
+
+``s3://`` lakes are read through the lake's fsspec filesystem registered with DuckDB, so no
+DuckDB extension is downloaded at run time.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+
+from batch.questions import QUESTIONS, read_sql
+from shared.lake import Lake
+from shared.lake_schema import CLEAN_SCHEMAS
+from shared.topics import RECORD_TYPES
+
+
+def _sql_string(text: str) -> str:
+    return text.replace("'", "''")
+
+
+def connect(lake: Lake) -> duckdb.DuckDBPyConnection:
+    """A DuckDB connection with views ``clean_pin|geo|user`` over the lake and the staging
+    views of the default semantics."""
+    con = duckdb.connect()
+    if lake.is_s3:
+        con.register_filesystem(lake.fs)
+    for record_type in RECORD_TYPES:
+        pattern = lake.zone_glob("clean", record_type)
+        fs_pattern = pattern.removeprefix("s3://")
+        if lake.fs.glob(fs_pattern):
+            con.execute(
+                f"CREATE VIEW clean_{record_type} AS SELECT * FROM "
+                f"read_parquet('{_sql_string(pattern)}', union_by_name=true, hive_partitioning=false)"
+            )
+        else:  # an empty lake answers with empty results, not an error
+            con.register(f"_empty_{record_type}", pa.Table.from_pylist([], schema=CLEAN_SCHEMAS[record_type]))
+            con.execute(f"CREATE VIEW clean_{record_type} AS SELECT * FROM _empty_{record_type}")
+    con.execute(read_sql("staging_default.sql"))
+    return con
+
+
+def run_question(lake: Lake, name: str) -> tuple[list[str], list[tuple[Any, ...]]]:
+    """Column names and rows of one question's answer."""
+    if name not in QUESTIONS:
+        raise KeyError(f"unknown question {name!r}; known: {', '.join(QUESTIONS)}")
+    con = connect(lake)
+    try:
+        result = con.execute(QUESTIONS[name].sql())
+        columns = [d[0] for d in result.description]
+        return columns, result.fetchall()
+    finally:
+        con.close()
+
+
+def render(columns: list[str], rows: list[tuple[Any, ...]], fmt: str) -> str:
+    """Rows as a pretty table, CSV or JSON (a list of objects)."""
+    if fmt == "json":
+        return json.dumps([dict(zip(columns, row, strict=True)) for row in rows], default=str, indent=2)
+    if fmt == "csv":
+        out = io.StringIO()
+        writer = csv.writer(out, lineterminator="\n")
+        writer.writerow(columns)
+        writer.writerows(rows)
+        return out.getvalue()
+    if fmt != "table":
+        raise ValueError(f"unknown format {fmt!r}: table, csv or json")
+    cells = [columns] + [["" if v is None else str(v) for v in row] for row in rows]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(columns))]
+    line = "+" + "+".join("-" * (w + 2) for w in widths) + "+"
+    body = [line, "| " + " | ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True)) + " |", line]
+    body += ["| " + " | ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) + " |" for r in cells[1:]]
+    body.append(line)
+    return "\n".join(body)

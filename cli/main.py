@@ -1,0 +1,140 @@
+"""``pinpipe``: one subcommand per service, plus ``query``, ``up`` and ``down``.
+
+Service modules are imported inside each command so that ``pinpipe --help`` stays fast and a
+command only loads what it runs.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+app = typer.Typer(
+    help="pinpipe: the Pinterest data pipeline, stream-first on Kafka and Faust.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+emulator_app = typer.Typer(help="The data source: fill a database, post its rows.", no_args_is_help=True)
+app.add_typer(emulator_app, name="emulator")
+
+
+@app.command("ingest-api")
+def ingest_api() -> None:
+    """Run the ingest REST API (Kafka REST Proxy v2 topics API). Port: PINPIPE_INGEST_PORT."""
+    from services.ingest_api.main import run
+
+    run()
+
+
+@app.command()
+def cleaner() -> None:
+    """Run the cleaner (Faust): raw topics → pinpipe.clean.* and pinpipe.dlq."""
+    from services.cleaner.main import run
+
+    run()
+
+
+@app.command()
+def aggregator() -> None:
+    """Run the aggregator (Faust tables) and its /aggregates endpoint."""
+    from services.aggregator.main import run
+
+    run()
+
+
+@app.command()
+def sink() -> None:
+    """Run the S3 sink: raw and clean topics → Parquet files in the lake, exactly once."""
+    from services.s3_sink.main import run
+
+    run()
+
+
+@emulator_app.command("seed-db")
+def emulator_seed_db(
+    db: Annotated[str | None, typer.Option(help="SQLAlchemy URL (default: PINPIPE_SOURCE_DB_URL)")] = None,
+    rows: Annotated[int, typer.Option(min=1, help="Posts to generate")] = 11_000,
+    seed: Annotated[int, typer.Option(help="Random seed: the same seed gives the same rows")] = 100,
+    from_jsonl: Annotated[
+        Path | None,
+        typer.Option(help="Load pinterest_data.jsonl, geolocation_data.jsonl, user_data.jsonl from DIR"),
+    ] = None,
+) -> None:
+    """Create the three original tables and fill them (generated rows, or the real sample)."""
+    from services.emulator.config import EmulatorSettings
+    from services.emulator.main import seed_db
+
+    counts = seed_db(EmulatorSettings(), db, rows, seed, from_jsonl)
+    typer.echo(" ".join(f"{table}={count}" for table, count in counts.items()))
+
+
+@emulator_app.command("run")
+def emulator_run(
+    count: Annotated[int | None, typer.Option(min=1, help="Stop after N posts (default: forever)")] = None,
+    rate: Annotated[float | None, typer.Option(min=0, help="Posts per second; 0 = unthrottled")] = None,
+    batch_size: Annotated[int | None, typer.Option(min=1, help="Posts per request")] = None,
+    seed: Annotated[int | None, typer.Option(help="Random seed of the row picks")] = None,
+    sent_log: Annotated[Path | None, typer.Option(help="Append every sent post to this JSONL file")] = None,
+    metrics: Annotated[bool, typer.Option(help="Serve /metrics on PINPIPE_EMULATOR_METRICS_PORT")] = True,
+) -> None:
+    """Post random rows (pin, geo, user of one offset) to the ingest API."""
+    from services.emulator.config import EmulatorSettings
+    from services.emulator.main import run
+
+    sent = run(
+        EmulatorSettings(), count=count, rate=rate, batch_size=batch_size,
+        seed_value=seed, sent_log=sent_log, serve_metrics=metrics,
+    )
+    typer.echo(f"sent {sent} posts")
+
+
+@app.command("query")
+def query(
+    name: Annotated[str, typer.Argument(help="A question name, 'all', or 'list'")],
+    lake: Annotated[str | None, typer.Option(help="Lake URL (default: PINPIPE_LAKE_URL)")] = None,
+    fmt: Annotated[str, typer.Option("--format", help="table, csv or json")] = "table",
+) -> None:
+    """Answer analysis questions from the lake with DuckDB."""
+    from batch.config import BatchSettings
+    from batch.query import render, run_question
+    from batch.questions import QUESTIONS
+
+    if name == "list":
+        for question in QUESTIONS.values():
+            typer.echo(f"{question.name}\t{question.description}")
+        return
+    names = list(QUESTIONS) if name == "all" else [name]
+    unknown = [n for n in names if n not in QUESTIONS]
+    if unknown:
+        raise typer.BadParameter(f"unknown question {unknown[0]!r}; try `pinpipe query list`")
+    opened = BatchSettings().open_lake(lake)
+    for question in names:
+        columns, rows = run_question(opened, question)
+        if fmt == "table" and len(names) > 1:
+            typer.echo(f"\n{question}")
+        typer.echo(render(columns, rows, fmt))
+
+
+@app.command()
+def up(
+    detach: Annotated[bool, typer.Option(help="Return once every service is ready")] = False,
+    emulator: Annotated[bool, typer.Option(help="Also run the emulator at a gentle rate")] = True,
+) -> None:
+    """Start Kafka and every service locally; logs under ./var/log. Ctrl-C stops everything."""
+    from cli.stack import Stack
+
+    Stack.from_environment().up(detach=detach, with_emulator=emulator)
+
+
+@app.command()
+def down() -> None:
+    """Stop a detached `pinpipe up` (services, then Kafka)."""
+    from cli.stack import Stack
+
+    Stack.from_environment().down()
+
+
+if __name__ == "__main__":
+    app()

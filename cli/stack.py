@@ -1,0 +1,194 @@
+"""The local stack behind ``pinpipe up`` / ``pinpipe down``: Kafka (infra/kafka/kafka.sh) and
+the five services as child processes, logs under ``var/log``, pid files under ``var/run``.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+from services.aggregator.config import AggregatorSettings
+from services.cleaner.config import CleanerSettings
+from services.emulator.config import EmulatorSettings
+from services.ingest_api.config import IngestSettings
+from services.s3_sink.config import SinkSettings
+from shared.settings import DEFAULT_VAR_DIR
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+KAFKA_SCRIPT = REPO_ROOT / "infra" / "kafka" / "kafka.sh"
+READY_TIMEOUT_SECONDS = 120.0
+STOP_TIMEOUT_SECONDS = 20.0
+
+
+@dataclass(frozen=True)
+class Service:
+    name: str
+    command: list[str]  # pinpipe subcommand
+    base_url: str
+    ready_path: str
+    urls: tuple[tuple[str, str], ...]  # (label, path) printed once ready
+
+
+def _base(host: str, port: int) -> str:
+    return f"http://{host}:{port}"
+
+
+class Stack:
+    def __init__(self, var_dir: Path, kafka_port: int, services: list[Service]) -> None:
+        self.var_dir = var_dir
+        self.log_dir = var_dir / "log"
+        self.run_dir = var_dir / "run"
+        self.kafka_port = kafka_port
+        self.services = services
+        self._ready: set[str] = set()
+
+    @classmethod
+    def from_environment(cls) -> Stack:
+        ingest, cleaner, aggregator = IngestSettings(), CleanerSettings(), AggregatorSettings()
+        sink, emulator = SinkSettings(), EmulatorSettings()
+        first_broker = ingest.kafka_bootstrap_servers.split(",")[0]
+        services = [
+            Service("ingest-api", ["ingest-api"], _base(ingest.ingest_host, ingest.ingest_port), "/readyz",
+                    (("ingest API docs", "/docs"), ("ingest API metrics", "/metrics"))),
+            Service("cleaner", ["cleaner"], _base(cleaner.cleaner_web_host, cleaner.cleaner_web_port),
+                    "/readyz", (("cleaner metrics", "/metrics"),)),
+            Service("aggregator", ["aggregator"],
+                    _base(aggregator.aggregator_web_host, aggregator.aggregator_web_port), "/readyz",
+                    (("aggregates", "/aggregates/posts-per-country"), ("aggregator metrics", "/metrics"))),
+            Service("sink", ["sink"], _base(sink.sink_host, sink.sink_port), "/readyz",
+                    (("sink metrics", "/metrics"),)),
+            Service("emulator", ["emulator", "run"],
+                    _base(emulator.emulator_metrics_host, emulator.emulator_metrics_port), "/metrics",
+                    (("emulator metrics", "/metrics"),)),
+        ]
+        return cls(DEFAULT_VAR_DIR.resolve(), int(first_broker.rsplit(":", 1)[1]), services)
+
+    # -- Kafka ------------------------------------------------------------------------------
+    def _kafka(self, action: str) -> None:
+        env = {**os.environ, "KAFKA_PORT": str(self.kafka_port), "KAFKA_HOME": str(self.var_dir / "kafka")}
+        subprocess.run(["bash", str(KAFKA_SCRIPT), action], env=env, check=True)
+
+    # -- processes --------------------------------------------------------------------------
+    def _pidfile(self, name: str) -> Path:
+        return self.run_dir / f"{name}.pid"
+
+    def _start(self, service: Service) -> subprocess.Popen[bytes]:
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        log = open(self.log_dir / f"{service.name}.log", "ab")  # noqa: SIM115 - the child owns it
+        process = subprocess.Popen(
+            [sys.executable, "-m", "cli.main", *service.command],
+            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            cwd=os.getcwd(), start_new_session=True,
+        )
+        self._pidfile(service.name).write_text(str(process.pid))
+        return process
+
+    def _wait_ready(self, processes: dict[str, subprocess.Popen[bytes]]) -> None:
+        deadline = time.monotonic() + READY_TIMEOUT_SECONDS
+        pending = {s.name: s for s in self.services if s.name in processes and s.name not in self._ready}
+        with httpx.Client(timeout=2.0) as client:
+            while pending:
+                for name, service in list(pending.items()):
+                    if processes[name].poll() is not None:
+                        raise RuntimeError(f"{name} exited during start-up; see {self.log_dir / name}.log")
+                    try:
+                        if client.get(service.base_url + service.ready_path).status_code == 200:
+                            print(f"  ready: {name}", flush=True)
+                            self._ready.add(name)
+                            del pending[name]
+                    except httpx.TransportError:
+                        pass
+                if pending and time.monotonic() > deadline:
+                    raise RuntimeError(f"not ready after {READY_TIMEOUT_SECONDS:.0f}s: {', '.join(pending)}")
+                time.sleep(0.5)
+
+    def _ensure_source_db(self) -> None:
+        from services.emulator.main import seed_db
+        from services.emulator.source_db import connect, has_tables
+
+        settings = EmulatorSettings()
+        if not has_tables(connect(settings.source_db_url.get_secret_value())):
+            print("creating the source database (11,000 generated posts)", flush=True)
+            seed_db(settings, None, 11_000, 100, None)
+
+    def up(self, *, detach: bool, with_emulator: bool) -> None:
+        self._kafka("start")
+        services = [s for s in self.services if with_emulator or s.name != "emulator"]
+        if with_emulator:
+            self._ensure_source_db()
+        processes: dict[str, subprocess.Popen[bytes]] = {}
+        try:
+            # The emulator starts last, once the API it posts to is ready.
+            for group in ([s for s in services if s.name != "emulator"],
+                          [s for s in services if s.name == "emulator"]):
+                for service in group:
+                    processes[service.name] = self._start(service)
+                self._wait_ready(processes)
+        except BaseException:
+            self.down()
+            raise
+        print(f"\npinpipe is up (logs: {self.log_dir}); Kafka on 127.0.0.1:{self.kafka_port}")
+        for service in services:
+            for label, path in service.urls:
+                print(f"  {label:<20} {service.base_url}{path}")
+        if detach:
+            print("\nstop it with: pinpipe down   (or: make down)")
+            return
+        print("\nCtrl-C stops everything.", flush=True)
+        try:
+            while True:
+                dead = [n for n, p in processes.items() if p.poll() is not None]
+                if dead:
+                    print(f"{', '.join(dead)} exited; see {self.log_dir}; stopping", file=sys.stderr)
+                    break
+                time.sleep(1.0)
+        except KeyboardInterrupt:
+            print("\nstopping…", flush=True)
+        finally:
+            self.down()
+
+    def down(self) -> None:
+        """Stop every service with a pid file (SIGTERM, then SIGKILL after a grace period),
+        emulator first so nothing posts into a stopping pipeline, then Kafka."""
+        for service in reversed(self.services):
+            pidfile = self._pidfile(service.name)
+            if not pidfile.exists():
+                continue
+            pid = int(pidfile.read_text())
+            _stop_process(pid, service.name)
+            pidfile.unlink(missing_ok=True)
+        self._kafka("stop")
+
+
+def _stop_process(pid: int, name: str) -> None:
+    try:
+        os.kill(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return
+    deadline = time.monotonic() + STOP_TIMEOUT_SECONDS
+    while time.monotonic() < deadline:
+        try:
+            finished, _ = os.waitpid(pid, os.WNOHANG)
+            if finished:
+                break
+        except ChildProcessError:  # not our child (a detached run): poll for existence
+            try:
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                break
+        time.sleep(0.2)
+    else:
+        print(f"{name} (pid {pid}) did not stop in {STOP_TIMEOUT_SECONDS:.0f}s; killing", file=sys.stderr)
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    print(f"  stopped: {name}", flush=True)
