@@ -121,11 +121,14 @@ def query(
 def up(
     detach: Annotated[bool, typer.Option(help="Return once every service is ready")] = False,
     emulator: Annotated[bool, typer.Option(help="Also run the emulator at a gentle rate")] = True,
+    kafka: Annotated[
+        bool, typer.Option(help="Start the local broker; --no-kafka uses PINPIPE_KAFKA_BOOTSTRAP_SERVERS")
+    ] = True,
 ) -> None:
     """Start Kafka and every service locally; logs under ./var/log. Ctrl-C stops everything."""
     from cli.stack import Stack
 
-    Stack.from_environment().up(detach=detach, with_emulator=emulator)
+    Stack.from_environment().up(detach=detach, with_emulator=emulator, with_kafka=kafka)
 
 
 @app.command()

@@ -76,6 +76,11 @@ class Stack:
         subprocess.run(["bash", str(KAFKA_SCRIPT), action], env=env, check=True)
 
     # -- processes --------------------------------------------------------------------------
+    @property
+    def _kafka_marker(self) -> Path:
+        """Present while Kafka was started by `up` (and so is `down`'s to stop)."""
+        return self.run_dir / "kafka.managed"
+
     def _pidfile(self, name: str) -> Path:
         return self.run_dir / f"{name}.pid"
 
@@ -119,8 +124,11 @@ class Stack:
             print("creating the source database (11,000 generated posts)", flush=True)
             seed_db(settings, None, 11_000, 100, None)
 
-    def up(self, *, detach: bool, with_emulator: bool) -> None:
-        self._kafka("start")
+    def up(self, *, detach: bool, with_emulator: bool, with_kafka: bool = True) -> None:
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        if with_kafka:
+            self._kafka("start")
+            self._kafka_marker.touch()
         services = [s for s in self.services if with_emulator or s.name != "emulator"]
         if with_emulator:
             self._ensure_source_db()
@@ -165,7 +173,9 @@ class Stack:
             pid = int(pidfile.read_text())
             _stop_process(pid, service.name)
             pidfile.unlink(missing_ok=True)
-        self._kafka("stop")
+        if self._kafka_marker.exists():
+            self._kafka("stop")
+            self._kafka_marker.unlink()
 
 
 def _stop_process(pid: int, name: str) -> None:

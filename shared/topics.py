@@ -16,6 +16,7 @@ RECORD_TYPES: tuple[RecordType, ...] = get_args(RecordType)
 CLEAN_TOPIC_PREFIX = "pinpipe.clean."
 DLQ_TOPIC = "pinpipe.dlq"
 
+CLEAN_TOPIC_PATTERN = r"^pinpipe\.clean\.(pin|geo|user)$"
 # Any raw topic of any prefix, never a clean topic (which also ends in ".pin" etc.).
 RAW_TOPIC_PATTERN = (
     r"^(?!pinpipe\.clean\.)[A-Za-z0-9._-]+\.(pin|geo|user)$"

@@ -55,7 +55,7 @@ CONF
     -master.port=$((S3_PORT + 1)) -volume.port=$((S3_PORT + 2)) \
     -filer -filer.port=$((S3_PORT + 3)) \
     -s3 -s3.port="$S3_PORT" -s3.config="$S3_STATE_DIR/s3.json" \
-    -master.volumeSizeLimitMB=256 -volume.max=32 >>"$logfile" 2>&1 &
+    -master.volumeSizeLimitMB=256 -volume.max=32 -volume.preStopSeconds=0 >>"$logfile" 2>&1 &
   echo $! > "$pidfile"
   local deadline=$((SECONDS + S3_WAIT_SECONDS))
   # Any HTTP answer from the S3 port (403 to an unsigned request) means the gateway is up;

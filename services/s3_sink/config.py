@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from shared.settings import PinpipeSettings
+from shared.topics import CLEAN_TOPIC_PATTERN, RAW_TOPIC_PATTERN
 
 
 class SinkSettings(PinpipeSettings):
@@ -12,4 +13,5 @@ class SinkSettings(PinpipeSettings):
     sink_roll_bytes: int = 32 * 1024 * 1024  # roll a partition's file at this many bytes
     sink_roll_seconds: float = 60.0  # … or when its first record is this old (processing time)
     sink_compression: str = "zstd"
-    sink_raw_zone: bool = True  # also write the raw topics to the raw zone
+    sink_clean_topic_pattern: str = CLEAN_TOPIC_PATTERN  # topics written to the clean zone
+    sink_raw_topic_pattern: str = RAW_TOPIC_PATTERN  # topics written to the raw zone; "" = none

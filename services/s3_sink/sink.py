@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
@@ -21,10 +22,9 @@ from services.s3_sink.config import SinkSettings
 from shared.lake_schema import clean_row, to_table
 from services.s3_sink.writer import parquet_bytes, write_durably
 from shared.lake import Lake, Zone, relative_path
-from shared.topics import CLEAN_TOPIC_PREFIX, RAW_TOPIC_PATTERN, RecordType, record_type_of
+from shared.topics import RecordType, record_type_of
 
 log = logging.getLogger(__name__)
-CLEAN_PATTERN = r"^pinpipe\.clean\.(pin|geo|user)$"
 MAX_BACKOFF_SECONDS = 30.0
 
 
@@ -40,10 +40,6 @@ class PartitionBuffer:
     rows: list[dict[str, Any]] = field(default_factory=list)
     size: int = 0
     next_offset: int = 0
-
-
-def _zone_of(topic: str) -> Zone:
-    return "clean" if topic.startswith(CLEAN_TOPIC_PREFIX) else "raw"
 
 
 class _DropOnRevoke(ConsumerRebalanceListener):
@@ -68,8 +64,12 @@ class ParquetSink:
         self.buffers: dict[TopicPartition, PartitionBuffer] = {}
         self.consumer: AIOKafkaConsumer | None = None
         self.ready = False
-        pattern = CLEAN_PATTERN + (f"|{RAW_TOPIC_PATTERN}" if settings.sink_raw_zone else "")
-        self.pattern = pattern
+        self.clean_pattern = re.compile(settings.sink_clean_topic_pattern)
+        patterns = [settings.sink_clean_topic_pattern, settings.sink_raw_topic_pattern]
+        self.pattern = "|".join(f"(?:{p})" for p in patterns if p)
+
+    def zone_of(self, topic: str) -> Zone:
+        return "clean" if self.clean_pattern.search(topic) else "raw"
 
     async def run(self, stop: asyncio.Event) -> None:
         consumer = AIOKafkaConsumer(
@@ -102,7 +102,7 @@ class ParquetSink:
         if record_type is None:
             m.SKIPPED.labels(reason="unknown_type").inc()
             return
-        zone = _zone_of(tp.topic)
+        zone = self.zone_of(tp.topic)
         timestamp = datetime.fromtimestamp(message.timestamp / 1000, UTC)
         buffer = self.buffers.get(tp)
         if buffer is not None and buffer.day != timestamp.date():

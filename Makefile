@@ -1,0 +1,45 @@
+# pinpipe's one task runner. CI runs `make test` (through .ci/run).
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: help setup setup-test up down test test-unit lint bench clean
+
+help: ## List the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-11s %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml
+	@bash infra/require.sh python java mvn
+	@test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[dev]'
+	@touch $(STAMP)
+
+setup: $(STAMP) ## Install what is missing: .venv, Python packages, Kafka jars (idempotent)
+	@bash infra/kafka/kafka.sh install
+
+setup-test: setup ## setup, plus the S3 server the tests use (SeaweedFS, built once)
+	@bash infra/require.sh go curl
+	@bash infra/s3/seaweedfs.sh install
+
+up: setup ## Start Kafka and the five services locally, print the URLs; Ctrl-C stops all
+	$(VENV)/bin/pinpipe up
+
+down: ## Stop a detached `pinpipe up --detach`
+	$(VENV)/bin/pinpipe down
+
+test: setup-test ## Unit, integration (real Kafka, real S3) and end-to-end tests
+	$(VENV)/bin/pytest -p no:cacheprovider
+
+test-unit: setup ## Unit tests only (no servers)
+	$(VENV)/bin/pytest -p no:cacheprovider tests/unit
+
+lint: setup ## ruff and mypy
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
+
+clean: ## Remove var/ (local data, logs, Kafka state)
+	rm -rf var

@@ -1,0 +1,111 @@
+"""Fixtures shared by the whole test run.
+
+One Kafka broker and one S3 server serve every test (started on first use, stopped at the
+end); each test makes its own topics, consumer groups and buckets. Set
+PINPIPE_TEST_KAFKA_BOOTSTRAP to use a broker that is already running instead.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+import uuid
+from collections.abc import Awaitable, Callable, Iterator
+from pathlib import Path
+from typing import TypeVar
+
+import pytest
+
+from tests.servers import KafkaServer, S3Server, free_port
+
+T = TypeVar("T")
+SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "pinterest-data"
+
+
+@pytest.fixture(scope="session")
+def kafka_bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    existing = os.environ.get("PINPIPE_TEST_KAFKA_BOOTSTRAP")
+    if existing:
+        yield existing
+        return
+    server = KafkaServer(free_port((0, 1), start=29092), tmp_path_factory.mktemp("kafka"))
+    server.start()
+    try:
+        yield server.bootstrap
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
+    offsets = (0, 1, 2, 3, 10001, 10002, 10003)
+    server = S3Server(free_port(offsets, start=28333), tmp_path_factory.mktemp("s3"))
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def unique() -> str:
+    """A short unique name part for this test's topics, groups and buckets."""
+    return uuid.uuid4().hex[:10]
+
+
+@pytest.fixture
+def s3_bucket(s3_server: S3Server, unique: str) -> str:
+    """A new, empty bucket (created with a deadline: the first write waits for a volume)."""
+    import s3fs
+
+    fs = s3fs.S3FileSystem(
+        key=s3_server.access_key, secret=s3_server.secret_key, endpoint_url=s3_server.endpoint,
+        config_kwargs={"s3": {"addressing_style": "path"}},
+    )
+    name = f"test-{unique}"
+    wait_until(lambda: _try_mkdir(fs, name), timeout=60, what=f"bucket {name}")
+    return name
+
+
+def _try_mkdir(fs: object, name: str) -> bool:
+    try:
+        fs.mkdir(name)  # type: ignore[attr-defined]
+    except FileExistsError:
+        return True
+    except Exception:
+        return False
+    return True
+
+
+def wait_until(check: Callable[[], T], *, timeout: float, what: str, interval: float = 0.25) -> T:
+    """Poll ``check`` until it returns something truthy; fail with ``what`` at the deadline."""
+    deadline = time.monotonic() + timeout
+    last: T | None = None
+    while time.monotonic() < deadline:
+        last = check()
+        if last:
+            return last
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}; last value: {last!r}")
+
+
+async def async_wait_until(
+    check: Callable[[], Awaitable[T]], *, timeout: float, what: str, interval: float = 0.25
+) -> T:
+    deadline = time.monotonic() + timeout
+    last: T | None = None
+    while time.monotonic() < deadline:
+        last = await check()
+        if last:
+            return last
+        await asyncio.sleep(interval)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}; last value: {last!r}")
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    """The real sample of the original dataset (never copied into the repository)."""
+    if not SHARED_DATA.is_dir():
+        pytest.fail(f"{SHARED_DATA} is missing: the tests read the real sample from ../shared")
+    return SHARED_DATA

@@ -1,0 +1,75 @@
+"""Real servers for the test run: the local Kafka broker and the SeaweedFS S3 server, started
+through the same scripts as `make up`, on free loopback ports, stopped by process id."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+def _free(port: int) -> bool:
+    with socket.socket() as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def free_port(offsets: tuple[int, ...] = (0,), start: int = 20000) -> int:
+    """A port p such that p + each offset is free on 127.0.0.1."""
+    for base in range(start, 60000, 17):
+        if all(_free(base + o) for o in offsets):
+            return base
+    raise RuntimeError("no free port block found")
+
+
+@dataclass
+class KafkaServer:
+    port: int
+    state_dir: Path
+
+    @property
+    def bootstrap(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def _env(self) -> dict[str, str]:
+        return {**os.environ, "KAFKA_PORT": str(self.port), "KAFKA_STATE_DIR": str(self.state_dir)}
+
+    def start(self) -> None:
+        subprocess.run(["bash", str(REPO_ROOT / "infra/kafka/kafka.sh"), "start"], env=self._env(), check=True)
+
+    def stop(self) -> None:
+        subprocess.run(["bash", str(REPO_ROOT / "infra/kafka/kafka.sh"), "stop"], env=self._env(), check=True)
+
+
+@dataclass
+class S3Server:
+    port: int
+    state_dir: Path
+    access_key: str = "pinpipe-test"
+    secret_key: str = "pinpipe-test-secret"
+
+    @property
+    def endpoint(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def _env(self) -> dict[str, str]:
+        return {
+            **os.environ,
+            "S3_PORT": str(self.port),
+            "S3_STATE_DIR": str(self.state_dir),
+            "S3_ACCESS_KEY": self.access_key,
+            "S3_SECRET_KEY": self.secret_key,
+        }
+
+    def start(self) -> None:
+        subprocess.run(["bash", str(REPO_ROOT / "infra/s3/seaweedfs.sh"), "start"], env=self._env(), check=True)
+
+    def stop(self) -> None:
+        subprocess.run(["bash", str(REPO_ROOT / "infra/s3/seaweedfs.sh"), "stop"], env=self._env(), check=True)
