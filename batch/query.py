@@ -34,12 +34,12 @@ def connect(lake: Lake) -> duckdb.DuckDBPyConnection:
         pattern = lake.zone_glob("clean", record_type)
         fs_pattern = pattern.removeprefix("s3://")
         if lake.fs.glob(fs_pattern):
-            con.execute(
-                f"CREATE VIEW clean_{record_type} AS SELECT * FROM "
-                f"read_parquet('{_sql_string(pattern)}', union_by_name=true, hive_partitioning=false)"
-            )
+            source = f"read_parquet('{_sql_string(pattern)}', union_by_name=true)"
+            con.execute(f"CREATE VIEW clean_{record_type} AS SELECT * FROM {source}")
         else:  # an empty lake answers with empty results, not an error
-            con.register(f"_empty_{record_type}", pa.Table.from_pylist([], schema=CLEAN_SCHEMAS[record_type]))
+            con.register(
+                f"_empty_{record_type}", pa.Table.from_pylist([], schema=CLEAN_SCHEMAS[record_type])
+            )
             con.execute(f"CREATE VIEW clean_{record_type} AS SELECT * FROM _empty_{record_type}")
     con.execute(read_sql("staging_default.sql"))
     return con
@@ -61,7 +61,9 @@ def run_question(lake: Lake, name: str) -> tuple[list[str], list[tuple[Any, ...]
 def render(columns: list[str], rows: list[tuple[Any, ...]], fmt: str) -> str:
     """Rows as a pretty table, CSV or JSON (a list of objects)."""
     if fmt == "json":
-        return json.dumps([dict(zip(columns, row, strict=True)) for row in rows], default=str, indent=2)
+        return json.dumps(
+            [dict(zip(columns, row, strict=True)) for row in rows], default=str, indent=2
+        )
     if fmt == "csv":
         out = io.StringIO()
         writer = csv.writer(out, lineterminator="\n")
@@ -73,7 +75,14 @@ def render(columns: list[str], rows: list[tuple[Any, ...]], fmt: str) -> str:
     cells = [columns] + [["" if v is None else str(v) for v in row] for row in rows]
     widths = [max(len(r[i]) for r in cells) for i in range(len(columns))]
     line = "+" + "+".join("-" * (w + 2) for w in widths) + "+"
-    body = [line, "| " + " | ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True)) + " |", line]
-    body += ["| " + " | ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) + " |" for r in cells[1:]]
+    body = [
+        line,
+        "| " + " | ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True)) + " |",
+        line,
+    ]
+    body += [
+        "| " + " | ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) + " |"
+        for r in cells[1:]
+    ]
     body.append(line)
     return "\n".join(body)

@@ -16,7 +16,9 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
 )
-emulator_app = typer.Typer(help="The data source: fill a database, post its rows.", no_args_is_help=True)
+emulator_app = typer.Typer(
+    help="The data source: fill a database, post its rows.", no_args_is_help=True
+)
 app.add_typer(emulator_app, name="emulator")
 
 
@@ -54,12 +56,16 @@ def sink() -> None:
 
 @emulator_app.command("seed-db")
 def emulator_seed_db(
-    db: Annotated[str | None, typer.Option(help="SQLAlchemy URL (default: PINPIPE_SOURCE_DB_URL)")] = None,
+    db: Annotated[
+        str | None, typer.Option(help="SQLAlchemy URL (default: PINPIPE_SOURCE_DB_URL)")
+    ] = None,
     rows: Annotated[int, typer.Option(min=1, help="Posts to generate")] = 11_000,
     seed: Annotated[int, typer.Option(help="Random seed: the same seed gives the same rows")] = 100,
     from_jsonl: Annotated[
         Path | None,
-        typer.Option(help="Load pinterest_data.jsonl, geolocation_data.jsonl, user_data.jsonl from DIR"),
+        typer.Option(
+            help="Load pinterest_data.jsonl, geolocation_data.jsonl, user_data.jsonl from DIR"
+        ),
     ] = None,
 ) -> None:
     """Create the three original tables and fill them (generated rows, or the real sample)."""
@@ -72,20 +78,33 @@ def emulator_seed_db(
 
 @emulator_app.command("run")
 def emulator_run(
-    count: Annotated[int | None, typer.Option(min=1, help="Stop after N posts (default: forever)")] = None,
-    rate: Annotated[float | None, typer.Option(min=0, help="Posts per second; 0 = unthrottled")] = None,
+    count: Annotated[
+        int | None, typer.Option(min=1, help="Stop after N posts (default: forever)")
+    ] = None,
+    rate: Annotated[
+        float | None, typer.Option(min=0, help="Posts per second; 0 = unthrottled")
+    ] = None,
     batch_size: Annotated[int | None, typer.Option(min=1, help="Posts per request")] = None,
     seed: Annotated[int | None, typer.Option(help="Random seed of the row picks")] = None,
-    sent_log: Annotated[Path | None, typer.Option(help="Append every sent post to this JSONL file")] = None,
-    metrics: Annotated[bool, typer.Option(help="Serve /metrics on PINPIPE_EMULATOR_METRICS_PORT")] = True,
+    sent_log: Annotated[
+        Path | None, typer.Option(help="Append every sent post to this JSONL file")
+    ] = None,
+    metrics: Annotated[
+        bool, typer.Option(help="Serve /metrics on PINPIPE_EMULATOR_METRICS_PORT")
+    ] = True,
 ) -> None:
     """Post random rows (pin, geo, user of one offset) to the ingest API."""
     from services.emulator.config import EmulatorSettings
     from services.emulator.main import run
 
     sent = run(
-        EmulatorSettings(), count=count, rate=rate, batch_size=batch_size,
-        seed_value=seed, sent_log=sent_log, serve_metrics=metrics,
+        EmulatorSettings(),
+        count=count,
+        rate=rate,
+        batch_size=batch_size,
+        seed_value=seed,
+        sent_log=sent_log,
+        serve_metrics=metrics,
     )
     typer.echo(f"sent {sent} posts")
 
@@ -110,10 +129,10 @@ def query(
     if unknown:
         raise typer.BadParameter(f"unknown question {unknown[0]!r}; try `pinpipe query list`")
     opened = BatchSettings().open_lake(lake)
-    for question in names:
-        columns, rows = run_question(opened, question)
+    for question_name in names:
+        columns, rows = run_question(opened, question_name)
         if fmt == "table" and len(names) > 1:
-            typer.echo(f"\n{question}")
+            typer.echo(f"\n{question_name}")
         typer.echo(render(columns, rows, fmt))
 
 
@@ -122,7 +141,10 @@ def up(
     detach: Annotated[bool, typer.Option(help="Return once every service is ready")] = False,
     emulator: Annotated[bool, typer.Option(help="Also run the emulator at a gentle rate")] = True,
     kafka: Annotated[
-        bool, typer.Option(help="Start the local broker; --no-kafka uses PINPIPE_KAFKA_BOOTSTRAP_SERVERS")
+        bool,
+        typer.Option(
+            help="Start the local broker; --no-kafka uses PINPIPE_KAFKA_BOOTSTRAP_SERVERS"
+        ),
     ] = True,
 ) -> None:
     """Start Kafka and every service locally; logs under ./var/log. Ctrl-C stops everything."""

@@ -55,24 +55,54 @@ class Stack:
         sink, emulator = SinkSettings(), EmulatorSettings()
         first_broker = ingest.kafka_bootstrap_servers.split(",")[0]
         services = [
-            Service("ingest-api", ["ingest-api"], _base(ingest.ingest_host, ingest.ingest_port), "/readyz",
-                    (("ingest API docs", "/docs"), ("ingest API metrics", "/metrics"))),
-            Service("cleaner", ["cleaner"], _base(cleaner.cleaner_web_host, cleaner.cleaner_web_port),
-                    "/readyz", (("cleaner metrics", "/metrics"),)),
-            Service("aggregator", ["aggregator"],
-                    _base(aggregator.aggregator_web_host, aggregator.aggregator_web_port), "/readyz",
-                    (("aggregates", "/aggregates/posts-per-country"), ("aggregator metrics", "/metrics"))),
-            Service("sink", ["sink"], _base(sink.sink_host, sink.sink_port), "/readyz",
-                    (("sink metrics", "/metrics"),)),
-            Service("emulator", ["emulator", "run"],
-                    _base(emulator.emulator_metrics_host, emulator.emulator_metrics_port), "/metrics",
-                    (("emulator metrics", "/metrics"),)),
+            Service(
+                "ingest-api",
+                ["ingest-api"],
+                _base(ingest.ingest_host, ingest.ingest_port),
+                "/readyz",
+                (("ingest API docs", "/docs"), ("ingest API metrics", "/metrics")),
+            ),
+            Service(
+                "cleaner",
+                ["cleaner"],
+                _base(cleaner.cleaner_web_host, cleaner.cleaner_web_port),
+                "/readyz",
+                (("cleaner metrics", "/metrics"),),
+            ),
+            Service(
+                "aggregator",
+                ["aggregator"],
+                _base(aggregator.aggregator_web_host, aggregator.aggregator_web_port),
+                "/readyz",
+                (
+                    ("aggregates", "/aggregates/posts-per-country"),
+                    ("aggregator metrics", "/metrics"),
+                ),
+            ),
+            Service(
+                "sink",
+                ["sink"],
+                _base(sink.sink_host, sink.sink_port),
+                "/readyz",
+                (("sink metrics", "/metrics"),),
+            ),
+            Service(
+                "emulator",
+                ["emulator", "run"],
+                _base(emulator.emulator_metrics_host, emulator.emulator_metrics_port),
+                "/metrics",
+                (("emulator metrics", "/metrics"),),
+            ),
         ]
         return cls(DEFAULT_VAR_DIR.resolve(), int(first_broker.rsplit(":", 1)[1]), services)
 
     # -- Kafka ------------------------------------------------------------------------------
     def _kafka(self, action: str) -> None:
-        env = {**os.environ, "KAFKA_PORT": str(self.kafka_port), "KAFKA_HOME": str(self.var_dir / "kafka")}
+        env = {
+            **os.environ,
+            "KAFKA_PORT": str(self.kafka_port),
+            "KAFKA_HOME": str(self.var_dir / "kafka"),
+        }
         subprocess.run(["bash", str(KAFKA_SCRIPT), action], env=env, check=True)
 
     # -- processes --------------------------------------------------------------------------
@@ -87,23 +117,30 @@ class Stack:
     def _start(self, service: Service) -> subprocess.Popen[bytes]:
         self.log_dir.mkdir(parents=True, exist_ok=True)
         self.run_dir.mkdir(parents=True, exist_ok=True)
-        log = open(self.log_dir / f"{service.name}.log", "ab")  # noqa: SIM115 - the child owns it
+        log = open(self.log_dir / f"{service.name}.log", "ab")
         process = subprocess.Popen(
             [sys.executable, "-m", "cli.main", *service.command],
-            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-            cwd=os.getcwd(), start_new_session=True,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            cwd=os.getcwd(),
+            start_new_session=True,
         )
         self._pidfile(service.name).write_text(str(process.pid))
         return process
 
     def _wait_ready(self, processes: dict[str, subprocess.Popen[bytes]]) -> None:
         deadline = time.monotonic() + READY_TIMEOUT_SECONDS
-        pending = {s.name: s for s in self.services if s.name in processes and s.name not in self._ready}
+        pending = {
+            s.name: s for s in self.services if s.name in processes and s.name not in self._ready
+        }
         with httpx.Client(timeout=2.0) as client:
             while pending:
                 for name, service in list(pending.items()):
                     if processes[name].poll() is not None:
-                        raise RuntimeError(f"{name} exited during start-up; see {self.log_dir / name}.log")
+                        raise RuntimeError(
+                            f"{name} exited during start-up; see {self.log_dir / name}.log"
+                        )
                     try:
                         if client.get(service.base_url + service.ready_path).status_code == 200:
                             print(f"  ready: {name}", flush=True)
@@ -112,7 +149,9 @@ class Stack:
                     except httpx.TransportError:
                         pass
                 if pending and time.monotonic() > deadline:
-                    raise RuntimeError(f"not ready after {READY_TIMEOUT_SECONDS:.0f}s: {', '.join(pending)}")
+                    raise RuntimeError(
+                        f"not ready after {READY_TIMEOUT_SECONDS:.0f}s: {', '.join(pending)}"
+                    )
                 time.sleep(0.5)
 
     def _ensure_source_db(self) -> None:
@@ -135,8 +174,10 @@ class Stack:
         processes: dict[str, subprocess.Popen[bytes]] = {}
         try:
             # The emulator starts last, once the API it posts to is ready.
-            for group in ([s for s in services if s.name != "emulator"],
-                          [s for s in services if s.name == "emulator"]):
+            for group in (
+                [s for s in services if s.name != "emulator"],
+                [s for s in services if s.name == "emulator"],
+            ):
                 for service in group:
                     processes[service.name] = self._start(service)
                 self._wait_ready(processes)
@@ -155,7 +196,9 @@ class Stack:
             while True:
                 dead = [n for n, p in processes.items() if p.poll() is not None]
                 if dead:
-                    print(f"{', '.join(dead)} exited; see {self.log_dir}; stopping", file=sys.stderr)
+                    print(
+                        f"{', '.join(dead)} exited; see {self.log_dir}; stopping", file=sys.stderr
+                    )
                     break
                 time.sleep(1.0)
         except KeyboardInterrupt:
@@ -196,7 +239,10 @@ def _stop_process(pid: int, name: str) -> None:
                 break
         time.sleep(0.2)
     else:
-        print(f"{name} (pid {pid}) did not stop in {STOP_TIMEOUT_SECONDS:.0f}s; killing", file=sys.stderr)
+        print(
+            f"{name} (pid {pid}) did not stop in {STOP_TIMEOUT_SECONDS:.0f}s; killing",
+            file=sys.stderr,
+        )
         try:
             os.kill(pid, signal.SIGKILL)
         except ProcessLookupError:

@@ -28,9 +28,7 @@ Profile = Literal["standard"]
 # Placeholder values the source uses for "no data", by column.
 PLACEHOLDERS: dict[str, frozenset[str]] = {
     "title": frozenset({"No Title Data Available"}),
-    "description": frozenset(
-        {"No description available Story format", "No description available"}
-    ),
+    "description": frozenset({"No description available Story format", "No description available"}),
     "poster_name": frozenset({"User Info Error"}),
     "follower_count": frozenset({"User Info Error"}),
     "tag_list": frozenset({"N,o, ,T,a,g,s, ,A,v,a,i,l,a,b,l,e"}),
@@ -108,7 +106,9 @@ def _clean_geo(raw: RawGeo) -> dict[str, Any]:
 
 
 def _clean_user(raw: RawUser) -> dict[str, Any]:
-    names = [n for n in (_text("first_name", raw.first_name), _text("last_name", raw.last_name)) if n]
+    names = [
+        n for n in (_text("first_name", raw.first_name), _text("last_name", raw.last_name)) if n
+    ]
     return {
         "ind": raw.ind,
         "user_name": " ".join(names) or None,

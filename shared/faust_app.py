@@ -16,7 +16,9 @@ from shared.metrics import CONTENT_TYPE
 
 def broker_url(bootstrap_servers: str) -> str:
     """``host1:9092,host2:9092`` → ``kafka://host1:9092;kafka://host2:9092``."""
-    return ";".join(f"kafka://{server.strip()}" for server in bootstrap_servers.split(",") if server.strip())
+    return ";".join(
+        f"kafka://{server.strip()}" for server in bootstrap_servers.split(",") if server.strip()
+    )
 
 
 def create_faust_app(
@@ -58,7 +60,9 @@ def add_service_pages(app: faust.App, render_metrics: Callable[[], bytes]) -> No
     @app.page("/metrics")
     async def metrics(web: faust.web.View, request: faust.web.Request) -> faust.web.Response:
         # aiohttp refuses a charset inside content_type
-        return web.bytes(render_metrics(), content_type=CONTENT_TYPE.split(";")[0] + "; version=0.0.4")
+        return web.bytes(
+            render_metrics(), content_type=CONTENT_TYPE.split(";")[0] + "; version=0.0.4"
+        )
 
     @app.page("/healthz")
     async def healthz(web: faust.web.View, request: faust.web.Request) -> faust.web.Response:
@@ -84,8 +88,13 @@ class _Worker(faust.Worker):
 
 def run_worker(app: faust.App, service: str, log_level: str) -> None:
     """Run a Faust app's worker in the foreground until SIGINT/SIGTERM."""
-    worker_class = type(f"{service}_worker", (_Worker,), {
-        "service_name": service, "service_log_level": log_level,
-    })
+    worker_class = type(
+        f"{service}_worker",
+        (_Worker,),
+        {
+            "service_name": service,
+            "service_log_level": log_level,
+        },
+    )
     worker = worker_class(app, loglevel=log_level.lower(), redirect_stdouts=False, quiet=True)
     worker.execute_from_commandline()

@@ -32,7 +32,10 @@ async def ensure_topics(bootstrap_servers: str, names: Iterable[str], partitions
             return []
         try:
             await admin.create_topics(
-                [NewTopic(name, num_partitions=partitions, replication_factor=1) for name in missing]
+                [
+                    NewTopic(name, num_partitions=partitions, replication_factor=1)
+                    for name in missing
+                ]
             )
         except TopicAlreadyExistsError:  # another service won the race; that's fine
             pass

@@ -29,7 +29,9 @@ def file_name(topic: str, partition: int, start_offset: int) -> str:
 def relative_path(
     zone: Zone, record_type: RecordType, day: date, topic: str, partition: int, start_offset: int
 ) -> str:
-    return f"{zone}/{record_type}/date={day.isoformat()}/{file_name(topic, partition, start_offset)}"
+    return (
+        f"{zone}/{record_type}/date={day.isoformat()}/{file_name(topic, partition, start_offset)}"
+    )
 
 
 @dataclass(frozen=True)

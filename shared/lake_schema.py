@@ -25,39 +25,39 @@ META_FIELDS = [
 ]
 _TS = pa.timestamp("us")
 
+
+def _schema(*fields: pa.Field) -> pa.Schema:
+    """Record columns, then the metadata columns every lake file carries."""
+    return pa.schema([*fields, *META_FIELDS])
+
+
+def _text(*names: str) -> list[pa.Field]:
+    return [pa.field(name, pa.string()) for name in names]
+
+
+IND = pa.field("ind", pa.int64(), nullable=False)
 CLEAN_SCHEMAS: dict[RecordType, pa.Schema] = {
-    "pin": pa.schema(
-        [pa.field("ind", pa.int64(), nullable=False)]
-        + [pa.field(n, pa.string()) for n in ("unique_id", "title", "description")]
-        + [pa.field("follower_count", pa.int64())]
-        + [
-            pa.field(n, pa.string())
-            for n in ("poster_name", "tag_list", "is_image_or_video", "image_src", "save_location", "category")
-        ]
-        + META_FIELDS
+    "pin": _schema(
+        IND,
+        *_text("unique_id", "title", "description"),
+        pa.field("follower_count", pa.int64()),
+        *_text("poster_name", "tag_list", "is_image_or_video", "image_src", "save_location"),
+        *_text("category"),
     ),
-    "geo": pa.schema(
-        [
-            pa.field("ind", pa.int64(), nullable=False),
-            pa.field("country", pa.string()),
-            pa.field("coordinates", pa.list_(pa.float64())),
-            pa.field("timestamp", _TS),
-        ]
-        + META_FIELDS
+    "geo": _schema(
+        IND,
+        pa.field("country", pa.string()),
+        pa.field("coordinates", pa.list_(pa.float64())),
+        pa.field("timestamp", _TS),
     ),
-    "user": pa.schema(
-        [
-            pa.field("ind", pa.int64(), nullable=False),
-            pa.field("user_name", pa.string()),
-            pa.field("age", pa.int64()),
-            pa.field("date_joined", _TS),
-        ]
-        + META_FIELDS
+    "user": _schema(
+        IND,
+        pa.field("user_name", pa.string()),
+        pa.field("age", pa.int64()),
+        pa.field("date_joined", _TS),
     ),
 }
-RAW_SCHEMA = pa.schema(
-    [pa.field("key", pa.binary()), pa.field("value", pa.binary())] + META_FIELDS
-)
+RAW_SCHEMA = _schema(pa.field("key", pa.binary()), pa.field("value", pa.binary()))
 _TIMESTAMP_COLUMNS = {"geo": ("timestamp",), "user": ("date_joined",)}
 
 

@@ -60,7 +60,9 @@ def s3_bucket(s3_server: S3Server, unique: str) -> str:
     import s3fs
 
     fs = s3fs.S3FileSystem(
-        key=s3_server.access_key, secret=s3_server.secret_key, endpoint_url=s3_server.endpoint,
+        key=s3_server.access_key,
+        secret=s3_server.secret_key,
+        endpoint_url=s3_server.endpoint,
         config_kwargs={"s3": {"addressing_style": "path"}},
     )
     name = f"test-{unique}"
@@ -91,16 +93,16 @@ def wait_until(check: Callable[[], T], *, timeout: float, what: str, interval: f
 
 
 async def async_wait_until(
-    check: Callable[[], Awaitable[T]], *, timeout: float, what: str, interval: float = 0.25
+    check: Callable[[], Awaitable[T]], *, seconds: float, what: str, interval: float = 0.25
 ) -> T:
-    deadline = time.monotonic() + timeout
+    deadline = time.monotonic() + seconds
     last: T | None = None
     while time.monotonic() < deadline:
         last = await check()
         if last:
             return last
         await asyncio.sleep(interval)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}; last value: {last!r}")
+    raise AssertionError(f"timed out after {seconds}s waiting for {what}; last value: {last!r}")
 
 
 @pytest.fixture(scope="session")

@@ -14,7 +14,9 @@ class UvicornThread:
     def __init__(self, app: FastAPI, port: int) -> None:
         self.port = port
         self.server = uvicorn.Server(
-            uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, access_log=False, lifespan="on")
+            uvicorn.Config(
+                app, host="127.0.0.1", port=port, log_config=None, access_log=False, lifespan="on"
+            )
         )
         self.thread = threading.Thread(target=self.server.run, daemon=True)
 
@@ -29,7 +31,10 @@ class UvicornThread:
             if not self.thread.is_alive():
                 raise RuntimeError("server thread exited during start-up")
             try:
-                if self.server.started and httpx.get(self.url + ready_path, timeout=1).status_code == 200:
+                if (
+                    self.server.started
+                    and httpx.get(self.url + ready_path, timeout=1).status_code == 200
+                ):
                     return
             except httpx.TransportError:
                 pass

@@ -42,10 +42,14 @@ class KafkaServer:
         return {**os.environ, "KAFKA_PORT": str(self.port), "KAFKA_STATE_DIR": str(self.state_dir)}
 
     def start(self) -> None:
-        subprocess.run(["bash", str(REPO_ROOT / "infra/kafka/kafka.sh"), "start"], env=self._env(), check=True)
+        subprocess.run(
+            ["bash", str(REPO_ROOT / "infra/kafka/kafka.sh"), "start"], env=self._env(), check=True
+        )
 
     def stop(self) -> None:
-        subprocess.run(["bash", str(REPO_ROOT / "infra/kafka/kafka.sh"), "stop"], env=self._env(), check=True)
+        subprocess.run(
+            ["bash", str(REPO_ROOT / "infra/kafka/kafka.sh"), "stop"], env=self._env(), check=True
+        )
 
 
 @dataclass
@@ -69,7 +73,11 @@ class S3Server:
         }
 
     def start(self) -> None:
-        subprocess.run(["bash", str(REPO_ROOT / "infra/s3/seaweedfs.sh"), "start"], env=self._env(), check=True)
+        subprocess.run(
+            ["bash", str(REPO_ROOT / "infra/s3/seaweedfs.sh"), "start"], env=self._env(), check=True
+        )
 
     def stop(self) -> None:
-        subprocess.run(["bash", str(REPO_ROOT / "infra/s3/seaweedfs.sh"), "stop"], env=self._env(), check=True)
+        subprocess.run(
+            ["bash", str(REPO_ROOT / "infra/s3/seaweedfs.sh"), "stop"], env=self._env(), check=True
+        )

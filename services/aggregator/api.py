@@ -20,15 +20,16 @@ QUESTIONS = {"posts-per-country": "Posts per country, all time (latest geo recor
 
 def posts_per_country(tables: Tables) -> list[dict[str, Any]]:
     counted = totals(tables.country_posts.items())
-    rows = [{"country": country, "post_count": count} for country, count in counted.items()]
-    rows.sort(key=lambda r: (-r["post_count"], r["country"] or ""))
-    return rows
+    ordered = sorted(counted.items(), key=lambda item: (-item[1], item[0] or ""))
+    return [{"country": country, "post_count": count} for country, count in ordered]
 
 
 def register_pages(app: faust.App, tables: Tables) -> None:
     @app.page("/aggregates")
     async def index(web: faust.web.View, request: faust.web.Request) -> faust.web.Response:
-        return web.json({"questions": [{"name": n, "description": d} for n, d in QUESTIONS.items()]})
+        return web.json(
+            {"questions": [{"name": n, "description": d} for n, d in QUESTIONS.items()]}
+        )
 
     @app.page("/aggregates/posts-per-country")
     async def posts(web: faust.web.View, request: faust.web.Request) -> faust.web.Response:
@@ -37,6 +38,8 @@ def register_pages(app: faust.App, tables: Tables) -> None:
                 "question": "posts-per-country",
                 "rows": posts_per_country(tables),
                 "as_of": datetime.now(UTC).isoformat(),
-                "offsets": {t: {str(p): o for p, o in ps.items()} for t, ps in tables.offsets.items()},
+                "offsets": {
+                    t: {str(p): o for p, o in ps.items()} for t, ps in tables.offsets.items()
+                },
             }
         )

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 
 import faust
 import orjson
+from faust.types import TableT
 
 from services.aggregator.counts import apply_latest
 from services.aggregator.metrics import RECORDS, SKIPPED
@@ -14,8 +15,8 @@ from shared.topics import clean_topic
 
 @dataclass
 class Tables:
-    geo_country: faust.Table  # ind -> latest country
-    country_posts: faust.Table  # [partition, country] -> posts
+    geo_country: TableT  # ind -> latest country
+    country_posts: TableT  # [partition, country] -> posts
     offsets: dict[str, dict[int, int]] = field(default_factory=dict)  # topic -> partition -> offset
 
 

@@ -2,7 +2,8 @@
 
 Faust's pattern subscriptions do not work with its aiokafka driver, so the agent subscribes to
 the raw topics by name: those found at start-up, then every new topic matching
-``RAW_TOPIC_PATTERN`` that a periodic check finds (e.g. a stream created through the API).
+``PINPIPE_CLEANER_RAW_TOPIC_PATTERN`` that a periodic check finds (e.g. a stream created
+through the API).
 
 Sends are attached to the source event (``event.send``): Faust publishes them before it commits
 the source offset, so a crash replays uncommitted records: at-least-once.
@@ -19,15 +20,20 @@ from services.cleaner.config import CleanerSettings
 from services.cleaner.metrics import DLQ, PROCESS_SECONDS, RECORDS_IN, RECORDS_OUT
 from services.cleaner.processing import Cleaned, process
 from shared.kafka_admin import list_topics
-from shared.topics import DLQ_TOPIC, clean_topics, is_raw_topic, record_type_of
+from shared.topics import DLQ_TOPIC, clean_topics, record_type_of
 
 log = logging.getLogger(__name__)
 TOPIC_CHECK_SECONDS = 15.0
 
 
 def register_agents(app: faust.App, settings: CleanerSettings, raw_topic_names: list[str]) -> None:
-    raw = app.topic(*raw_topic_names, key_type=bytes, value_type=bytes,
-                    key_serializer="raw", value_serializer="raw")
+    raw = app.topic(
+        *raw_topic_names,
+        key_type=bytes,
+        value_type=bytes,
+        key_serializer="raw",
+        value_serializer="raw",
+    )
     outputs = {
         name: app.topic(name, key_serializer="raw", value_serializer="raw", internal=False)
         for name in clean_topics()
@@ -41,7 +47,10 @@ def register_agents(app: faust.App, settings: CleanerSettings, raw_topic_names: 
             started = time.perf_counter()
             RECORDS_IN.labels(type=record_type_of(message.topic) or "unknown").inc()
             result = process(
-                message.topic, message.partition, message.offset, event.value,
+                message.topic,
+                message.partition,
+                message.offset,
+                event.value,
                 settings.cleaner_max_record_bytes,
             )
             PROCESS_SECONDS.observe(time.perf_counter() - started)
@@ -54,7 +63,11 @@ def register_agents(app: faust.App, settings: CleanerSettings, raw_topic_names: 
 
     @app.timer(TOPIC_CHECK_SECONDS)
     async def subscribe_new_raw_topics() -> None:
-        names = [n for n in await list_topics(settings.kafka_bootstrap_servers) if is_raw_topic(n)]
+        names = [
+            n
+            for n in await list_topics(settings.kafka_bootstrap_servers)
+            if settings.is_cleaned_topic(n)
+        ]
         new = sorted(set(names) - set(raw.topics))
         if new:
             log.info("subscribing to new raw topics", extra={"topics": new})

@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from shared.settings import DEFAULT_VAR_DIR, PinpipeSettings
+from shared.topics import RAW_TOPIC_PATTERN
 
 
 class CleanerSettings(PinpipeSettings):
     cleaner_app_id: str = "pinpipe-cleaner"
-    cleaner_profile: str = "standard"
     cleaner_web_host: str = "127.0.0.1"
     cleaner_web_port: int = 8002
     cleaner_datadir: Path = (DEFAULT_VAR_DIR / "faust" / "cleaner").resolve()
     cleaner_max_record_bytes: int = 1024 * 1024
+    cleaner_raw_topic_pattern: str = RAW_TOPIC_PATTERN  # which raw topics to clean
+
+    def is_cleaned_topic(self, topic: str) -> bool:
+        return re.search(self.cleaner_raw_topic_pattern, topic) is not None

@@ -13,16 +13,21 @@ from services.emulator.config import EmulatorSettings
 from services.emulator.metrics import METRICS
 from services.emulator.source_db import connect
 from shared.logs import configure_logging
+from shared.topics import RecordType
 
 log = logging.getLogger(__name__)
 
 
 def seed_db(
-    settings: EmulatorSettings, db_url: str | None, rows: int, seed_value: int, from_jsonl: Path | None
-) -> dict[str, int]:
+    settings: EmulatorSettings,
+    db_url: str | None,
+    rows: int,
+    seed_value: int,
+    from_jsonl: Path | None,
+) -> dict[RecordType, int]:
     engine = connect(db_url or settings.source_db_url.get_secret_value())
     data = seed.read_jsonl_dir(from_jsonl) if from_jsonl else seed.generated(rows, seed_value)
-    return dict(seed.seed(engine, data))
+    return seed.seed(engine, data)
 
 
 def run(
@@ -38,7 +43,9 @@ def run(
     configure_logging("emulator", settings.log_level)
     if serve_metrics:
         start_http_server(
-            settings.emulator_metrics_port, settings.emulator_metrics_host, registry=METRICS.registry
+            settings.emulator_metrics_port,
+            settings.emulator_metrics_host,
+            registry=METRICS.registry,
         )
     engine = connect(settings.source_db_url.get_secret_value())
     log.info("emulator starting", extra={"settings": settings.redacted()})

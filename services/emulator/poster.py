@@ -52,13 +52,18 @@ class Poster:
                         return
                     reason = "record_error"
                 elif 400 <= response.status_code < 500 and response.status_code != 429:
-                    raise PermanentPostError(f"{topic}: HTTP {response.status_code} {response.text}")
+                    raise PermanentPostError(
+                        f"{topic}: HTTP {response.status_code} {response.text}"
+                    )
                 else:
                     reason = f"http_{response.status_code}"
             except httpx.TransportError as exc:
                 reason = type(exc).__name__
             RETRIES.labels(reason=reason).inc()
-            log.warning("post failed; retrying", extra={"topic": topic, "reason": reason, "backoff": backoff})
+            log.warning(
+                "post failed; retrying",
+                extra={"topic": topic, "reason": reason, "backoff": backoff},
+            )
             await asyncio.sleep(backoff)
             backoff = min(backoff * 2, MAX_BACKOFF_SECONDS)
 

@@ -82,7 +82,8 @@ def generate_rows(count: int, seed: int) -> Iterator[dict[RecordType, dict[str, 
             },
             "geo": {
                 "ind": ind,
-                "timestamp": datetime(2017, 10, 1) + timedelta(seconds=rng.randint(0, 5 * 365 * 86400)),
+                "timestamp": datetime(2017, 10, 1)
+                + timedelta(seconds=rng.randint(0, 5 * 365 * 86400)),
                 "latitude": round(rng.uniform(-90, 90), 4),
                 "longitude": round(rng.uniform(-180, 180), 4),
                 "country": rng.choice(COUNTRIES),
@@ -92,7 +93,8 @@ def generate_rows(count: int, seed: int) -> Iterator[dict[RecordType, dict[str, 
                 "first_name": rng.choice(FIRST_NAMES),
                 "last_name": rng.choice(LAST_NAMES),
                 "age": rng.randint(20, 60),
-                "date_joined": datetime(2015, 10, 1) + timedelta(seconds=rng.randint(0, 2 * 365 * 86400)),
+                "date_joined": datetime(2015, 10, 1)
+                + timedelta(seconds=rng.randint(0, 2 * 365 * 86400)),
             },
         }
 
@@ -110,9 +112,13 @@ def read_jsonl_dir(directory: Path) -> dict[RecordType, list[dict[str, Any]]]:
     for record_type, name in SEED_FILES.items():
         path = directory / name
         if not path.is_file():
-            raise FileNotFoundError(f"{path} not found: --from-jsonl needs {', '.join(SEED_FILES.values())}")
+            raise FileNotFoundError(
+                f"{path} not found: --from-jsonl needs {', '.join(SEED_FILES.values())}"
+            )
         with path.open(encoding="utf-8") as handle:
-            rows[record_type] = [_parse_datetimes(record_type, json.loads(line)) for line in handle if line.strip()]
+            rows[record_type] = [
+                _parse_datetimes(record_type, json.loads(line)) for line in handle if line.strip()
+            ]
     return rows
 
 

@@ -65,7 +65,11 @@ user_data = Table(
     Column("date_joined", DateTime),
 )
 
-TABLES: dict[RecordType, Table] = {"pin": pinterest_data, "geo": geolocation_data, "user": user_data}
+TABLES: dict[RecordType, Table] = {
+    "pin": pinterest_data,
+    "geo": geolocation_data,
+    "user": user_data,
+}
 ORDER_COLUMN: dict[RecordType, str] = {"pin": "index", "geo": "ind", "user": "ind"}
 
 
@@ -95,7 +99,11 @@ def read_post(engine: Engine, offset: int) -> dict[RecordType, dict[str, Any]]:
     with engine.connect() as conn:
         for record_type, table in TABLES.items():
             order = table.c[ORDER_COLUMN[record_type]]
-            row = conn.execute(select(table).order_by(order).limit(1).offset(offset)).mappings().first()
+            row = (
+                conn.execute(select(table).order_by(order).limit(1).offset(offset))
+                .mappings()
+                .first()
+            )
             if row is not None:
                 post[record_type] = _jsonable(dict(row))
     return post

@@ -69,7 +69,9 @@ async def _read_body(request: Request, limit: int) -> ProduceRequest:
     except ValidationError as exc:
         first = exc.errors(include_url=False)[0]
         where = ".".join(str(p) for p in first["loc"])
-        raise ApiError(422, UNPROCESSABLE, f"Invalid body at {where}: {first['msg']}", "bad_body") from exc
+        raise ApiError(
+            422, UNPROCESSABLE, f"Invalid body at {where}: {first['msg']}", "bad_body"
+        ) from exc
 
 
 @router.post("/topics/{topic}")
@@ -92,7 +94,11 @@ async def produce(topic: str, request: Request) -> Response:
         if record.partition is not None and record.partition not in partitions:
             raise ApiError(404, PARTITION_NOT_FOUND, "Partition not found.", "unknown_partition")
         encoded.append(
-            (_encode(record.value, binary, "value"), _encode(record.key, binary, "key"), record.partition)
+            (
+                _encode(record.value, binary, "value"),
+                _encode(record.key, binary, "key"),
+                record.partition,
+            )
         )
     try:
         futures = [await gateway.send(topic, v, k, p) for v, k, p in encoded]
@@ -106,11 +112,18 @@ async def produce(topic: str, request: Request) -> Response:
                 result, BROKER_DOWN_ERRORS
             )
             code = RECORD_RETRIABLE_ERROR if retriable else RECORD_ERROR
-            offsets.append({"partition": None, "offset": None, "error_code": code, "error": repr(result)})
+            offsets.append(
+                {"partition": None, "offset": None, "error_code": code, "error": repr(result)}
+            )
             RECORDS.labels(topic=topic, status="error").inc()
         else:
             offsets.append(
-                {"partition": result.partition, "offset": result.offset, "error_code": None, "error": None}
+                {
+                    "partition": result.partition,
+                    "offset": result.offset,
+                    "error_code": None,
+                    "error": None,
+                }
             )
             RECORDS.labels(topic=topic, status="ok").inc()
     REQUEST_SECONDS.labels(route="/topics/{topic}").observe(time.perf_counter() - started)
@@ -133,7 +146,11 @@ async def describe_topic(topic: str, request: Request) -> Response:
         "name": topic,
         "configs": {},
         "partitions": [
-            {"partition": p, "leader": 1, "replicas": [{"broker": 1, "leader": True, "in_sync": True}]}
+            {
+                "partition": p,
+                "leader": 1,
+                "replicas": [{"broker": 1, "leader": True, "in_sync": True}],
+            }
             for p in partitions
         ],
     }

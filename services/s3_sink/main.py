@@ -13,6 +13,9 @@ def run(settings: SinkSettings | None = None) -> None:
     settings = settings or SinkSettings()
     configure_logging("s3_sink", settings.log_level)
     uvicorn.run(
-        create_app(settings), host=settings.sink_host, port=settings.sink_port,
-        log_config=None, access_log=False,
+        create_app(settings),
+        host=settings.sink_host,
+        port=settings.sink_port,
+        log_config=None,
+        access_log=False,
     )

@@ -10,4 +10,6 @@ RECORDS = METRICS.counter("records_total", "Records written, by zone and type", 
 BYTES = METRICS.counter("bytes_total", "Bytes of Parquet written, by zone", ["zone"])
 FLUSH_SECONDS = METRICS.histogram("flush_seconds", "Time to write and commit one file", ["zone"])
 ERRORS = METRICS.counter("errors_total", "Failed writes (retried), by reason", ["reason"])
-SKIPPED = METRICS.counter("skipped_total", "Records not written (unreadable), by reason", ["reason"])
+SKIPPED = METRICS.counter(
+    "skipped_total", "Records not written (unreadable), by reason", ["reason"]
+)

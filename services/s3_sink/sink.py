@@ -19,9 +19,9 @@ from aiokafka.errors import CommitFailedError, IllegalStateError
 
 from services.s3_sink import metrics as m
 from services.s3_sink.config import SinkSettings
-from shared.lake_schema import clean_row, to_table
 from services.s3_sink.writer import parquet_bytes, write_durably
 from shared.lake import Lake, Zone, relative_path
+from shared.lake_schema import clean_row, to_table
 from shared.topics import RecordType, record_type_of
 
 log = logging.getLogger(__name__)
@@ -126,7 +126,10 @@ class ParquetSink:
             # A clean topic holds only what the cleaner wrote; an unreadable record there is a
             # bug upstream. Keep the offset moving, count it, log it.
             m.SKIPPED.labels(reason="unreadable").inc()
-            log.error("unreadable clean record", extra={"topic": tp.topic, "offset": message.offset, "error": repr(exc)})
+            log.error(
+                "unreadable clean record",
+                extra={"topic": tp.topic, "offset": message.offset, "error": repr(exc)},
+            )
             row = None
         if row is not None:
             buffer.rows.append(row)
@@ -154,10 +157,16 @@ class ParquetSink:
         started = time.perf_counter()
         if buffer.rows:
             relative = relative_path(
-                buffer.zone, buffer.record_type, buffer.day, tp.topic, tp.partition, buffer.start_offset
+                buffer.zone,
+                buffer.record_type,
+                buffer.day,
+                tp.topic,
+                tp.partition,
+                buffer.start_offset,
             )
             data = parquet_bytes(
-                to_table(buffer.zone, buffer.record_type, buffer.rows), self.settings.sink_compression
+                to_table(buffer.zone, buffer.record_type, buffer.rows),
+                self.settings.sink_compression,
             )
             backoff = 0.5
             while True:
@@ -166,7 +175,10 @@ class ParquetSink:
                     break
                 except OSError as exc:
                     m.ERRORS.labels(reason=type(exc).__name__).inc()
-                    log.warning("lake write failed; retrying", extra={"path": relative, "error": repr(exc), "backoff": backoff})
+                    log.warning(
+                        "lake write failed; retrying",
+                        extra={"path": relative, "error": repr(exc), "backoff": backoff},
+                    )
                     await asyncio.sleep(backoff)
                     backoff = min(backoff * 2, MAX_BACKOFF_SECONDS)
             m.FILES.labels(zone=buffer.zone, type=buffer.record_type).inc()
@@ -178,5 +190,8 @@ class ParquetSink:
         except (CommitFailedError, IllegalStateError) as exc:
             # The partition moved to another member during the write: it re-reads from the
             # last commit and rewrites the same file name. Nothing is lost or doubled.
-            log.warning("commit after write failed", extra={"topic": tp.topic, "partition": tp.partition, "error": repr(exc)})
+            log.warning(
+                "commit after write failed",
+                extra={"topic": tp.topic, "partition": tp.partition, "error": repr(exc)},
+            )
         m.FLUSH_SECONDS.labels(zone=buffer.zone).observe(time.perf_counter() - started)

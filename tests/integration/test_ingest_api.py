@@ -22,7 +22,9 @@ JSON_V2 = {"Content-Type": "application/vnd.kafka.json.v2+json"}
 @pytest.fixture
 def api(kafka_bootstrap: str, unique: str) -> Iterator[tuple[str, str]]:
     settings = IngestSettings(
-        kafka_bootstrap_servers=kafka_bootstrap, topic_prefix=f"t{unique}", topic_partitions=2,
+        kafka_bootstrap_servers=kafka_bootstrap,
+        topic_prefix=f"t{unique}",
+        topic_partitions=2,
         ingest_max_body_bytes=64 * 1024,
     )
     server = UvicornThread(create_app(settings), free_port(start=21000))
@@ -34,8 +36,13 @@ def api(kafka_bootstrap: str, unique: str) -> Iterator[tuple[str, str]]:
 
 
 async def _consume(bootstrap: str, topic: str, count: int) -> list[tuple[bytes | None, bytes]]:
-    consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest",
-                                group_id=None, enable_auto_commit=False)
+    consumer = AIOKafkaConsumer(
+        topic,
+        bootstrap_servers=bootstrap,
+        auto_offset_reset="earliest",
+        group_id=None,
+        enable_auto_commit=False,
+    )
     await consumer.start()
     try:
         records: list[tuple[bytes | None, bytes]] = []
@@ -50,17 +57,29 @@ async def _consume(bootstrap: str, topic: str, count: int) -> list[tuple[bytes |
         await consumer.stop()
 
 
-async def test_produce_json_records_like_the_original_emulator(api: tuple[str, str], kafka_bootstrap: str) -> None:
+async def test_produce_json_records_like_the_original_emulator(
+    api: tuple[str, str], kafka_bootstrap: str
+) -> None:
     url, prefix = api
-    pin = {"index": 4, "unique_id": "55abcd28", "title": "t", "follower_count": "2M", "category": "art"}
+    pin = {
+        "index": 4,
+        "unique_id": "55abcd28",
+        "title": "t",
+        "follower_count": "2M",
+        "category": "art",
+    }
     body = {"records": [{"value": pin}, {"key": "k", "value": {"index": 5}}]}
     async with httpx.AsyncClient(base_url=url) as client:
-        response = await client.post(f"/topics/{prefix}.pin", content=json.dumps(body), headers=JSON_V2)
+        response = await client.post(
+            f"/topics/{prefix}.pin", content=json.dumps(body), headers=JSON_V2
+        )
     assert response.status_code == 200, response.text
     payload = response.json()
     assert payload["key_schema_id"] is None and payload["value_schema_id"] is None
     assert [o["error_code"] for o in payload["offsets"]] == [None, None]
-    assert all(isinstance(o["offset"], int) and o["partition"] in (0, 1) for o in payload["offsets"])
+    assert all(
+        isinstance(o["offset"], int) and o["partition"] in (0, 1) for o in payload["offsets"]
+    )
     records = await _consume(kafka_bootstrap, f"{prefix}.pin", 2)
     values = sorted((json.loads(v) for _, v in records), key=lambda v: v["index"])
     assert values == [pin, {"index": 5}]
@@ -69,10 +88,21 @@ async def test_produce_json_records_like_the_original_emulator(api: tuple[str, s
 
 async def test_binary_records_are_decoded(api: tuple[str, str], kafka_bootstrap: str) -> None:
     url, prefix = api
-    body = {"records": [{"key": base64.b64encode(b"key").decode(), "value": base64.b64encode(b"\x00raw").decode(), "partition": 1}]}
+    body = {
+        "records": [
+            {
+                "key": base64.b64encode(b"key").decode(),
+                "value": base64.b64encode(b"\x00raw").decode(),
+                "partition": 1,
+            }
+        ]
+    }
     async with httpx.AsyncClient(base_url=url) as client:
-        response = await client.post(f"/topics/{prefix}.geo", json=body,
-                                     headers={"Content-Type": "application/vnd.kafka.binary.v2+json"})
+        response = await client.post(
+            f"/topics/{prefix}.geo",
+            json=body,
+            headers={"Content-Type": "application/vnd.kafka.binary.v2+json"},
+        )
     assert response.status_code == 200, response.text
     assert response.json()["offsets"][0]["partition"] == 1
     assert await _consume(kafka_bootstrap, f"{prefix}.geo", 1) == [(b"key", b"\x00raw")]
@@ -90,7 +120,12 @@ async def test_binary_records_are_decoded(api: tuple[str, str], kafka_bootstrap:
     ],
 )
 async def test_request_errors_in_the_proxy_format(
-    api: tuple[str, str], path_suffix: str, content: str, headers: dict[str, str], status: int, code: int
+    api: tuple[str, str],
+    path_suffix: str,
+    content: str,
+    headers: dict[str, str],
+    status: int,
+    code: int,
 ) -> None:
     url, prefix = api
     topic = path_suffix if path_suffix.startswith("nope") else prefix + path_suffix

@@ -23,7 +23,12 @@ pytestmark = pytest.mark.integration
 
 def _geo(ind: int) -> bytes:
     return json.dumps(
-        {"ind": ind, "country": f"C{ind % 5}", "coordinates": [1.0, 2.0], "timestamp": "2020-01-01T00:00:00"}
+        {
+            "ind": ind,
+            "country": f"C{ind % 5}",
+            "coordinates": [1.0, 2.0],
+            "timestamp": "2020-01-01T00:00:00",
+        }
     ).encode()
 
 
@@ -46,12 +51,14 @@ def _rows(lake: Lake, zone: str, record_type: str) -> list[dict]:
     return rows
 
 
-async def _run_sink(settings: SinkSettings, lake: Lake, until: Callable[[], Awaitable[bool]]) -> None:
+async def _run_sink(
+    settings: SinkSettings, lake: Lake, until: Callable[[], Awaitable[bool]]
+) -> None:
     stop = asyncio.Event()
     sink = ParquetSink(settings, lake)
     task = asyncio.create_task(sink.run(stop))
     try:
-        await async_wait_until(until, timeout=60, what="the lake to hold every record")
+        await async_wait_until(until, seconds=60, what="the lake to hold every record")
     finally:
         stop.set()
         await task
@@ -61,9 +68,13 @@ async def _check_sink(kafka_bootstrap: str, unique: str, lake: Lake) -> None:
     clean_topic, raw_topic = f"t{unique}.clean.geo", f"t{unique}.geo"
     await ensure_topics(kafka_bootstrap, [clean_topic, raw_topic], 2)
     settings = SinkSettings(
-        kafka_bootstrap_servers=kafka_bootstrap, sink_group_id=f"sink-{unique}", lake_url=lake.url,
-        sink_clean_topic_pattern=rf"^t{unique}\.clean\.geo$", sink_raw_topic_pattern=rf"^t{unique}\.geo$",
-        sink_roll_seconds=1.0, sink_roll_bytes=2_000,
+        kafka_bootstrap_servers=kafka_bootstrap,
+        sink_group_id=f"sink-{unique}",
+        lake_url=lake.url,
+        sink_clean_topic_pattern=rf"^t{unique}\.clean\.geo$",
+        sink_raw_topic_pattern=rf"^t{unique}\.geo$",
+        sink_roll_seconds=1.0,
+        sink_roll_bytes=2_000,
     )
     first = [(clean_topic, str(i).encode(), _geo(i)) for i in range(150)]
     raws = [(raw_topic, b"k", b'{"ind": 1, "odd": ["kept", "as received"]}')] * 5
@@ -93,11 +104,15 @@ async def _check_sink(kafka_bootstrap: str, unique: str, lake: Lake) -> None:
     con = duckdb.connect()
     if lake.is_s3:
         con.register_filesystem(lake.fs)
-    count = con.execute(f"SELECT count(*) FROM read_parquet('{lake.zone_glob('clean', 'geo')}')").fetchone()
+    count = con.execute(
+        f"SELECT count(*) FROM read_parquet('{lake.zone_glob('clean', 'geo')}')"
+    ).fetchone()
     assert count == (200,)
 
 
-async def test_file_lake_holds_every_record_once(kafka_bootstrap: str, unique: str, tmp_path) -> None:
+async def test_file_lake_holds_every_record_once(
+    kafka_bootstrap: str, unique: str, tmp_path
+) -> None:
     lake = SinkSettings(lake_url=f"file://{tmp_path}/lake").open_lake()
     await _check_sink(kafka_bootstrap, unique, lake)
     assert not list((tmp_path / "lake").rglob(".*.tmp")), "a temporary file was left behind"
@@ -107,7 +122,9 @@ async def test_s3_lake_holds_every_record_once(
     kafka_bootstrap: str, unique: str, s3_server: S3Server, s3_bucket: str
 ) -> None:
     settings = SinkSettings(
-        lake_url=f"s3://{s3_bucket}/lake", s3_endpoint_url=s3_server.endpoint,
-        s3_access_key_id=s3_server.access_key, s3_secret_access_key=s3_server.secret_key,  # type: ignore[arg-type]
+        lake_url=f"s3://{s3_bucket}/lake",
+        s3_endpoint_url=s3_server.endpoint,
+        s3_access_key_id=s3_server.access_key,
+        s3_secret_access_key=s3_server.secret_key,  # type: ignore[arg-type]
     )
     await _check_sink(kafka_bootstrap, unique, settings.open_lake())

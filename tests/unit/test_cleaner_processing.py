@@ -6,7 +6,13 @@ import json
 from services.cleaner.processing import Cleaned, Rejected, process
 from shared.models import DlqEntry
 
-GEO = {"ind": 7, "timestamp": "2020-08-28T03:52:47", "latitude": 1.5, "longitude": 2.5, "country": "Aruba"}
+GEO = {
+    "ind": 7,
+    "timestamp": "2020-08-28T03:52:47",
+    "latitude": 1.5,
+    "longitude": 2.5,
+    "country": "Aruba",
+}
 
 
 def test_a_good_record_goes_to_its_clean_topic_keyed_by_ind() -> None:

@@ -16,13 +16,21 @@ PIN = {
     "description": "No description available Story format", "poster_name": "User Info Error",
     "follower_count": "User Info Error", "tag_list": "N,o, ,T,a,g,s, ,A,v,a,i,l,a,b,l,e",
     "is_image_or_video": "multi-video(story page format)", "image_src": "Image src error.",
-    "downloaded": 0, "save_location": "Local save in /data/mens-fashion", "category": "mens-fashion",
+    "downloaded": 0, "save_location": "Local save in /data/mens-fashion",
+    "category": "mens-fashion",
 }  # fmt: skip
 
 
 @pytest.mark.parametrize(
     ("raw", "expected"),
-    [("12k", 12_000), ("2M", 2_000_000), ("124", 124), ("1.5k", 1_500), ("User Info Error", None), (None, None)],
+    [
+        ("12k", 12_000),
+        ("2M", 2_000_000),
+        ("124", 124),
+        ("1.5k", 1_500),
+        ("User Info Error", None),
+        (None, None),
+    ],
 )
 def test_follower_count_units(raw: str | None, expected: int | None) -> None:
     assert parse_follower_count(raw) == expected
@@ -38,7 +46,14 @@ def test_pin_placeholders_become_null_and_columns_follow_the_contract() -> None:
     cleaned = clean("pin", PIN)
     assert list(cleaned) == list(CleanPin.model_fields)
     assert cleaned["ind"] == 7528
-    for column in ("title", "description", "poster_name", "follower_count", "tag_list", "image_src"):
+    for column in (
+        "title",
+        "description",
+        "poster_name",
+        "follower_count",
+        "tag_list",
+        "image_src",
+    ):
         assert cleaned[column] is None, column
     assert cleaned["save_location"] == "/data/mens-fashion"
     assert cleaned["category"] == "mens-fashion"
@@ -51,11 +66,39 @@ def test_whitespace_is_trimmed() -> None:
 
 
 def test_geo_and_user() -> None:
-    geo = clean("geo", {"ind": 4, "timestamp": "2022-07-07T00:18:41", "latitude": -88.8, "longitude": -170.1, "country": "Albania"})
-    assert geo == {"ind": 4, "country": "Albania", "coordinates": [-88.8, -170.1], "timestamp": "2022-07-07T00:18:41"}
+    geo = clean(
+        "geo",
+        {
+            "ind": 4,
+            "timestamp": "2022-07-07T00:18:41",
+            "latitude": -88.8,
+            "longitude": -170.1,
+            "country": "Albania",
+        },
+    )
+    assert geo == {
+        "ind": 4,
+        "country": "Albania",
+        "coordinates": [-88.8, -170.1],
+        "timestamp": "2022-07-07T00:18:41",
+    }
     CleanGeo.model_validate(geo)
-    user = clean("user", {"ind": 4, "first_name": "Adam", "last_name": "Acosta", "age": 20, "date_joined": "2015-10-21T21:26:45"})
-    assert user == {"ind": 4, "user_name": "Adam Acosta", "age": 20, "date_joined": "2015-10-21T21:26:45"}
+    user = clean(
+        "user",
+        {
+            "ind": 4,
+            "first_name": "Adam",
+            "last_name": "Acosta",
+            "age": 20,
+            "date_joined": "2015-10-21T21:26:45",
+        },
+    )
+    assert user == {
+        "ind": 4,
+        "user_name": "Adam Acosta",
+        "age": 20,
+        "date_joined": "2015-10-21T21:26:45",
+    }
     CleanUser.model_validate(user)
 
 
@@ -74,15 +117,24 @@ def test_bad_records_say_why(record_type: Any, raw: Any, reason: str) -> None:
     assert info.value.reason == reason
 
 
-scalars = st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=12)
-json_values = scalars | st.lists(scalars, max_size=3) | st.dictionaries(st.text(max_size=4), scalars, max_size=2)
+scalars = (
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=12)
+)
+json_values = (
+    scalars
+    | st.lists(scalars, max_size=3)
+    | st.dictionaries(st.text(max_size=4), scalars, max_size=2)
+)
 
 
 @given(
     record_type=st.sampled_from(["pin", "geo", "user"]),
     raw=st.dictionaries(
-        st.sampled_from(["index", "ind", "follower_count", "age", "latitude", "timestamp", "title", "country"]),
-        json_values, max_size=6,
+        st.sampled_from(
+            ["index", "ind", "follower_count", "age", "latitude", "timestamp", "title", "country"]
+        ),
+        json_values,
+        max_size=6,
     ),
 )
 def test_cleaning_raises_nothing_but_bad_record(record_type: Any, raw: dict[str, Any]) -> None:
@@ -93,7 +145,11 @@ def test_cleaning_raises_nothing_but_bad_record(record_type: Any, raw: dict[str,
 
 
 def test_every_real_sample_row_cleans(shared_data: Path) -> None:
-    files = {"pin": "pinterest_data.jsonl", "geo": "geolocation_data.jsonl", "user": "user_data.jsonl"}
+    files = {
+        "pin": "pinterest_data.jsonl",
+        "geo": "geolocation_data.jsonl",
+        "user": "user_data.jsonl",
+    }
     models = {"pin": CleanPin, "geo": CleanGeo, "user": CleanUser}
     for record_type, name in files.items():
         rows = [json.loads(line) for line in (shared_data / "raw_union" / name).open()]

@@ -28,8 +28,14 @@ class _Default(dict[str, int]):
         return 0
 
 
-@given(st.lists(st.tuples(st.integers(0, 3), st.integers(0, 20), st.sampled_from(["a", "b", "c", None]))))
-def test_counts_equal_a_recount_of_the_latest_value_per_ind(events: list[tuple[int, int, str | None]]) -> None:
+@given(
+    st.lists(
+        st.tuples(st.integers(0, 3), st.integers(0, 20), st.sampled_from(["a", "b", "c", None]))
+    )
+)
+def test_counts_equal_a_recount_of_the_latest_value_per_ind(
+    events: list[tuple[int, int, str | None]],
+) -> None:
     latest: dict[str, str | None] = {}
     counts = _Default()
     partition_of: dict[int, int] = {}

@@ -37,5 +37,10 @@ def test_raw_pattern_takes_both_spellings_and_never_a_clean_topic() -> None:
 
 def test_raw_topics_of_a_prefix() -> None:
     assert raw_topics("p") == [
-        "p.pin", "p.geo", "p.user", "streaming-p-pin", "streaming-p-geo", "streaming-p-user",
+        "p.pin",
+        "p.geo",
+        "p.user",
+        "streaming-p-pin",
+        "streaming-p-geo",
+        "streaming-p-user",
     ]
