@@ -16,8 +16,14 @@ SETTINGS = (IngestSettings, EmulatorSettings, CleanerSettings, AggregatorSetting
 
 def test_every_setting_is_documented() -> None:
     readme = (REPO_ROOT / "README.md").read_text()
-    documented = dict(re.findall(r"^\| `(PINPIPE_[A-Z0-9_]+)` \| ([^|]+(?:\\\|[^|]+)*) \|", readme, re.M))
-    fields = {f"PINPIPE_{name.upper()}": field for cls in SETTINGS for name, field in cls.model_fields.items()}
+    documented = dict(
+        re.findall(r"^\| `(PINPIPE_[A-Z0-9_]+)` \| ([^|]+(?:\\\|[^|]+)*) \|", readme, re.M)
+    )
+    fields = {
+        f"PINPIPE_{name.upper()}": field
+        for cls in SETTINGS
+        for name, field in cls.model_fields.items()
+    }
     assert sorted(documented) == sorted(fields)
     for variable, field in fields.items():
         default = field.default
