@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import time
 from collections.abc import Iterable
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
@@ -21,13 +23,18 @@ async def list_topics(bootstrap_servers: str) -> list[str]:
         await admin.close()
 
 
-async def ensure_topics(bootstrap_servers: str, names: Iterable[str], partitions: int) -> list[str]:
-    """Create the topics of ``names`` that do not exist yet; return those created."""
+async def ensure_topics(
+    bootstrap_servers: str, names: Iterable[str], partitions: int, visible_within: float = 30.0
+) -> list[str]:
+    """Create the topics of ``names`` that do not exist yet, and wait until the broker's
+    metadata lists every one of them (a new topic is not listed at once); return those
+    created."""
+    names = set(names)
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers, client_id="pinpipe-admin")
     await admin.start()
     try:
         existing = set(await admin.list_topics())
-        missing = sorted(set(names) - existing)
+        missing = sorted(names - existing)
         if not missing:
             return []
         try:
@@ -40,6 +47,11 @@ async def ensure_topics(bootstrap_servers: str, names: Iterable[str], partitions
         except TopicAlreadyExistsError:  # another service won the race; that's fine
             pass
         log.info("created topics", extra={"topics": missing, "partitions": partitions})
+        deadline = time.monotonic() + visible_within
+        while not names <= set(await admin.list_topics()):
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"topics not visible after {visible_within}s: {missing}")
+            await asyncio.sleep(0.2)
         return missing
     finally:
         await admin.close()

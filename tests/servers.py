@@ -30,9 +30,30 @@ def free_port(offsets: tuple[int, ...] = (0,), start: int = 20000) -> int:
 
 
 @dataclass
-class KafkaServer:
+class _ScriptServer:
+    """A server run by one of the repository's infra scripts (start / stop by pid file)."""
+
     port: int
     state_dir: Path
+
+    script = ""
+
+    def _env(self) -> dict[str, str]:
+        raise NotImplementedError
+
+    def _run(self, action: str) -> None:
+        subprocess.run(["bash", str(REPO_ROOT / self.script), action], env=self._env(), check=True)
+
+    def start(self) -> None:
+        self._run("start")
+
+    def stop(self) -> None:
+        self._run("stop")
+
+
+@dataclass
+class KafkaServer(_ScriptServer):
+    script = "infra/kafka/kafka.sh"
 
     @property
     def bootstrap(self) -> str:
@@ -41,21 +62,10 @@ class KafkaServer:
     def _env(self) -> dict[str, str]:
         return {**os.environ, "KAFKA_PORT": str(self.port), "KAFKA_STATE_DIR": str(self.state_dir)}
 
-    def start(self) -> None:
-        subprocess.run(
-            ["bash", str(REPO_ROOT / "infra/kafka/kafka.sh"), "start"], env=self._env(), check=True
-        )
-
-    def stop(self) -> None:
-        subprocess.run(
-            ["bash", str(REPO_ROOT / "infra/kafka/kafka.sh"), "stop"], env=self._env(), check=True
-        )
-
 
 @dataclass
-class S3Server:
-    port: int
-    state_dir: Path
+class S3Server(_ScriptServer):
+    script = "infra/s3/seaweedfs.sh"
     access_key: str = "pinpipe-test"
     secret_key: str = "pinpipe-test-secret"
 
@@ -71,13 +81,3 @@ class S3Server:
             "S3_ACCESS_KEY": self.access_key,
             "S3_SECRET_KEY": self.secret_key,
         }
-
-    def start(self) -> None:
-        subprocess.run(
-            ["bash", str(REPO_ROOT / "infra/s3/seaweedfs.sh"), "start"], env=self._env(), check=True
-        )
-
-    def stop(self) -> None:
-        subprocess.run(
-            ["bash", str(REPO_ROOT / "infra/s3/seaweedfs.sh"), "stop"], env=self._env(), check=True
-        )

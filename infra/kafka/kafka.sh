@@ -16,6 +16,8 @@
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+# shellcheck source=../proc.sh
+source "$here/../proc.sh"
 root="$(cd "$here/../.." && pwd)"
 KAFKA_PORT="${KAFKA_PORT:-9092}"
 KAFKA_HOME="${KAFKA_HOME:-$root/var/kafka}"
@@ -48,9 +50,7 @@ java_cp() {
     -cp "$libs/*" "$@"
 }
 
-running() {
-  [ -f "$pidfile" ] && kill -0 "$(cat "$pidfile")" 2>/dev/null
-}
+running() { pid_running "$pidfile"; }
 
 write_config() {
   mkdir -p "$KAFKA_STATE_DIR/data"
@@ -111,15 +111,7 @@ start() {
   log "ready on 127.0.0.1:$KAFKA_PORT (pid $(cat "$pidfile"))"
 }
 
-stop() {
-  if ! running; then rm -f "$pidfile"; return 0; fi
-  local pid; pid="$(cat "$pidfile")"
-  kill "$pid"
-  for _ in $(seq 1 60); do kill -0 "$pid" 2>/dev/null || break; sleep 0.5; done
-  kill -0 "$pid" 2>/dev/null && { log "broker $pid did not stop in 30s; killing"; kill -9 "$pid"; }
-  rm -f "$pidfile"
-  log "stopped (pid $pid)"
-}
+stop() { pid_stop "$pidfile" kafka.sh; }
 
 case "${1:-}" in
   install) install ;;

@@ -16,6 +16,8 @@
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+# shellcheck source=../proc.sh
+source "$here/../proc.sh"
 root="$(cd "$here/../.." && pwd)"
 S3_PORT="${S3_PORT:-8333}"
 S3_ACCESS_KEY="${S3_ACCESS_KEY:-pinpipe}"
@@ -39,7 +41,7 @@ install() {
   mv "$weed.tmp" "$weed"
 }
 
-running() { [ -f "$pidfile" ] && kill -0 "$(cat "$pidfile")" 2>/dev/null; }
+running() { pid_running "$pidfile"; }
 
 start() {
   install
@@ -68,15 +70,7 @@ CONF
   log "ready on 127.0.0.1:$S3_PORT (pid $(cat "$pidfile"))"
 }
 
-stop() {
-  if ! running; then rm -f "$pidfile"; return 0; fi
-  local pid; pid="$(cat "$pidfile")"
-  kill "$pid"
-  for _ in $(seq 1 60); do kill -0 "$pid" 2>/dev/null || break; sleep 0.5; done
-  kill -0 "$pid" 2>/dev/null && kill -9 "$pid"
-  rm -f "$pidfile"
-  log "stopped (pid $pid)"
-}
+stop() { pid_stop "$pidfile" seaweedfs.sh; }
 
 case "${1:-}" in
   install) install ;;

@@ -63,14 +63,17 @@ def register_agents(app: faust.App, settings: CleanerSettings, raw_topic_names: 
 
     @app.timer(TOPIC_CHECK_SECONDS)
     async def subscribe_new_raw_topics() -> None:
-        names = [
-            n
-            for n in await list_topics(settings.kafka_bootstrap_servers)
-            if settings.is_cleaned_topic(n)
-        ]
-        new = sorted(set(names) - set(raw.topics))
-        if new:
-            log.info("subscribing to new raw topics", extra={"topics": new})
-            app.topics.discard(raw)
-            raw.topics = sorted({*raw.topics, *new})
-            app.topics.add(raw)
+        names = await list_topics(settings.kafka_bootstrap_servers)
+        new = sorted({n for n in names if settings.is_cleaned_topic(n)} - set(raw.topics))
+        if not new:
+            return
+        log.info("subscribing to new raw topics", extra={"topics": new})
+        subscribed = sorted({*raw.topics, *new})
+        # The running agent iterates a clone of `raw` registered with the conductor: widen
+        # every channel that reads the raw topics, then re-register it to resubscribe.
+        channels = [c for c in app.topics if set(c.topics) == set(raw.topics)]
+        raw.topics = subscribed
+        for channel in channels:
+            app.topics.discard(channel)
+            channel.topics = subscribed
+            app.topics.add(channel)

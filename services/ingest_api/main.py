@@ -2,20 +2,17 @@
 
 from __future__ import annotations
 
-import uvicorn
-
 from services.ingest_api.app import create_app
 from services.ingest_api.config import IngestSettings
-from shared.logs import configure_logging
+from shared.http_service import serve
 
 
 def run(settings: IngestSettings | None = None) -> None:
     settings = settings or IngestSettings()
-    configure_logging("ingest_api", settings.log_level)
-    uvicorn.run(
+    serve(
         create_app(settings),
+        service="ingest_api",
         host=settings.ingest_host,
         port=settings.ingest_port,
-        log_config=None,
-        access_log=False,
+        log_level=settings.log_level,
     )

@@ -2,20 +2,17 @@
 
 from __future__ import annotations
 
-import uvicorn
-
 from services.s3_sink.app import create_app
 from services.s3_sink.config import SinkSettings
-from shared.logs import configure_logging
+from shared.http_service import serve
 
 
 def run(settings: SinkSettings | None = None) -> None:
     settings = settings or SinkSettings()
-    configure_logging("s3_sink", settings.log_level)
-    uvicorn.run(
+    serve(
         create_app(settings),
+        service="s3_sink",
         host=settings.sink_host,
         port=settings.sink_port,
-        log_config=None,
-        access_log=False,
+        log_level=settings.log_level,
     )
