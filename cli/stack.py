@@ -40,6 +40,22 @@ def _base(host: str, port: int) -> str:
     return f"http://{host}:{port}"
 
 
+def _say(message: str, *, err: bool = False) -> None:
+    """Print, never failing: a closed terminal or pipe must not stop a shutdown half-way."""
+    try:
+        print(message, file=sys.stderr if err else sys.stdout, flush=True)
+    except OSError:
+        pass
+
+
+class _Stop(Exception):
+    """SIGTERM or SIGHUP asked the foreground `pinpipe up` to stop."""
+
+
+def _raise_stop(signum: int, _frame: object) -> None:
+    raise _Stop(signal.Signals(signum).name)
+
+
 class Stack:
     def __init__(self, var_dir: Path, kafka_port: int, services: list[Service]) -> None:
         self.var_dir = var_dir
@@ -143,7 +159,7 @@ class Stack:
                         )
                     try:
                         if client.get(service.base_url + service.ready_path).status_code == 200:
-                            print(f"  ready: {name}", flush=True)
+                            _say(f"  ready: {name}")
                             self._ready.add(name)
                             del pending[name]
                     except httpx.TransportError:
@@ -160,7 +176,7 @@ class Stack:
 
         settings = EmulatorSettings()
         if not has_tables(connect(settings.source_db_url.get_secret_value())):
-            print("creating the source database (11,000 generated posts)", flush=True)
+            _say("creating the source database (11,000 generated posts)")
             seed_db(settings, None, 11_000, 100, None)
 
     def up(self, *, detach: bool, with_emulator: bool, with_kafka: bool = True) -> None:
@@ -184,26 +200,28 @@ class Stack:
         except BaseException:
             self.down()
             raise
-        print(f"\npinpipe is up (logs: {self.log_dir}); Kafka on 127.0.0.1:{self.kafka_port}")
+        _say(f"\npinpipe is up (logs: {self.log_dir}); Kafka on 127.0.0.1:{self.kafka_port}")
         for service in services:
             for label, path in service.urls:
-                print(f"  {label:<20} {service.base_url}{path}")
+                _say(f"  {label:<20} {service.base_url}{path}")
         if detach:
-            print("\nstop it with: pinpipe down   (or: make down)")
+            _say("\nstop it with: pinpipe down   (or: make down)")
             return
-        print("\nCtrl-C stops everything.", flush=True)
+        _say("\nCtrl-C stops everything.")
+        signal.signal(signal.SIGTERM, _raise_stop)
+        signal.signal(signal.SIGHUP, _raise_stop)
         try:
             while True:
                 dead = [n for n, p in processes.items() if p.poll() is not None]
                 if dead:
-                    print(
-                        f"{', '.join(dead)} exited; see {self.log_dir}; stopping", file=sys.stderr
-                    )
+                    _say(f"{', '.join(dead)} exited; see {self.log_dir}; stopping", err=True)
                     break
                 time.sleep(1.0)
-        except KeyboardInterrupt:
-            print("\nstopping…", flush=True)
+        except (KeyboardInterrupt, _Stop):
+            _say("\nstopping…")
         finally:
+            for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+                signal.signal(signum, signal.SIG_IGN)  # a second Ctrl-C must not cut the stop short
             self.down()
 
     def down(self) -> None:
@@ -217,8 +235,12 @@ class Stack:
             _stop_process(pid, service.name)
             pidfile.unlink(missing_ok=True)
         if self._kafka_marker.exists():
-            self._kafka("stop")
-            self._kafka_marker.unlink()
+            try:
+                self._kafka("stop")
+            except subprocess.CalledProcessError as exc:
+                _say(f"stopping Kafka failed ({exc}); see {KAFKA_SCRIPT} stop", err=True)
+            else:
+                self._kafka_marker.unlink()
 
 
 def _stop_process(pid: int, name: str) -> None:
@@ -239,12 +261,9 @@ def _stop_process(pid: int, name: str) -> None:
                 break
         time.sleep(0.2)
     else:
-        print(
-            f"{name} (pid {pid}) did not stop in {STOP_TIMEOUT_SECONDS:.0f}s; killing",
-            file=sys.stderr,
-        )
+        _say(f"{name} (pid {pid}) did not stop in {STOP_TIMEOUT_SECONDS:.0f}s; killing", err=True)
         try:
             os.kill(pid, signal.SIGKILL)
         except ProcessLookupError:
             pass
-    print(f"  stopped: {name}", flush=True)
+    _say(f"  stopped: {name}")
