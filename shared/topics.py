@@ -58,8 +58,7 @@ def is_raw_topic(topic: str) -> bool:
 def record_type_of(topic: str) -> RecordType | None:
     """The record type a topic carries, from its suffix; None when it has none."""
     if topic.startswith(CLEAN_TOPIC_PREFIX):
-        suffix = topic[len(CLEAN_TOPIC_PREFIX) :]
-        return suffix if suffix in RECORD_TYPES else None  # type: ignore[return-value]
+        return next((t for t in RECORD_TYPES if topic == clean_topic(t)), None)
     for record_type in RECORD_TYPES:
         if topic.endswith(f".{record_type}") or topic.endswith(f"-{record_type}"):
             return record_type

@@ -13,7 +13,7 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import pytest
 
@@ -70,9 +70,9 @@ def s3_bucket(s3_server: S3Server, unique: str) -> str:
     return name
 
 
-def _try_mkdir(fs: object, name: str) -> bool:
+def _try_mkdir(fs: Any, name: str) -> bool:
     try:
-        fs.mkdir(name)  # type: ignore[attr-defined]
+        fs.mkdir(name)
     except FileExistsError:
         return True
     except Exception:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import signal
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -17,6 +19,14 @@ from shared.metrics import CONTENT_TYPE
 log = logging.getLogger(__name__)
 
 
+def _stop_service_if_crashed(task: asyncio.Task[None]) -> None:
+    """A sink loop that died takes its process down, so a supervisor restarts it (it then
+    resumes from the committed offsets): a live process that writes nothing helps nobody."""
+    if not task.cancelled() and task.exception() is not None:
+        log.error("sink loop crashed; stopping the service", exc_info=task.exception())
+        os.kill(os.getpid(), signal.SIGTERM)
+
+
 def create_app(settings: SinkSettings) -> FastAPI:
     sink = ParquetSink(settings, settings.open_lake())
 
@@ -24,6 +34,7 @@ def create_app(settings: SinkSettings) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         stop = asyncio.Event()
         task = asyncio.create_task(sink.run(stop), name="parquet-sink")
+        task.add_done_callback(_stop_service_if_crashed)
         log.info("s3 sink started", extra={"settings": settings.redacted()})
         try:
             yield

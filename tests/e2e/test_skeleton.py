@@ -18,6 +18,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from pydantic import SecretStr
 
 from batch.config import BatchSettings
 from batch.query import run_question
@@ -160,17 +161,10 @@ def test_counts_live_and_in_the_lake_equal_what_the_emulator_sent(
 
     def lake() -> dict[str, int] | None:
         settings = BatchSettings(
-            **{  # type: ignore[arg-type]
-                k.removeprefix("PINPIPE_").lower(): v
-                for k, v in pipeline.items()
-                if k
-                in (
-                    "PINPIPE_LAKE_URL",
-                    "PINPIPE_S3_ENDPOINT_URL",
-                    "PINPIPE_S3_ACCESS_KEY_ID",
-                    "PINPIPE_S3_SECRET_ACCESS_KEY",
-                )
-            }
+            lake_url=pipeline["PINPIPE_LAKE_URL"],
+            s3_endpoint_url=pipeline["PINPIPE_S3_ENDPOINT_URL"],
+            s3_access_key_id=SecretStr(pipeline["PINPIPE_S3_ACCESS_KEY_ID"]),
+            s3_secret_access_key=SecretStr(pipeline["PINPIPE_S3_SECRET_ACCESS_KEY"]),
         )
         columns, rows = run_question(settings.open_lake(), "posts-per-country")
         assert columns == ["country", "post_count"]

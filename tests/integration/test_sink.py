@@ -10,6 +10,7 @@ import duckdb
 import pyarrow.parquet as pq
 import pytest
 from aiokafka import AIOKafkaProducer
+from pydantic import SecretStr
 
 from services.s3_sink.config import SinkSettings
 from services.s3_sink.sink import ParquetSink
@@ -124,7 +125,7 @@ async def test_s3_lake_holds_every_record_once(
     settings = SinkSettings(
         lake_url=f"s3://{s3_bucket}/lake",
         s3_endpoint_url=s3_server.endpoint,
-        s3_access_key_id=s3_server.access_key,
-        s3_secret_access_key=s3_server.secret_key,  # type: ignore[arg-type]
+        s3_access_key_id=SecretStr(s3_server.access_key),
+        s3_secret_access_key=SecretStr(s3_server.secret_key),
     )
     await _check_sink(kafka_bootstrap, unique, settings.open_lake())

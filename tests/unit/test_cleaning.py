@@ -8,8 +8,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from services.emulator.seed import SEED_FILES
 from shared.cleaning import BadRecord, clean, parse_follower_count
-from shared.models import CleanGeo, CleanPin, CleanUser
+from shared.models import CLEAN_MODELS, CleanGeo, CleanPin, CleanUser
 
 PIN = {
     "index": 7528, "unique_id": "fbe53c66", "title": "No Title Data Available",
@@ -145,14 +146,8 @@ def test_cleaning_raises_nothing_but_bad_record(record_type: Any, raw: dict[str,
 
 
 def test_every_real_sample_row_cleans(shared_data: Path) -> None:
-    files = {
-        "pin": "pinterest_data.jsonl",
-        "geo": "geolocation_data.jsonl",
-        "user": "user_data.jsonl",
-    }
-    models = {"pin": CleanPin, "geo": CleanGeo, "user": CleanUser}
-    for record_type, name in files.items():
+    for record_type, name in SEED_FILES.items():
         rows = [json.loads(line) for line in (shared_data / "raw_union" / name).open()]
         assert len(rows) == 2178
         for row in rows:
-            models[record_type].model_validate(clean(record_type, row))  # type: ignore[arg-type]
+            CLEAN_MODELS[record_type].model_validate(clean(record_type, row))
