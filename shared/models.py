@@ -8,7 +8,7 @@ what the lake's clean zone and the aggregator rely on.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -100,15 +100,3 @@ class DlqEntry(BaseModel):
     reason: str  # low-cardinality, used as the metric label
     detail: str
     failed_at: datetime
-
-
-class ProduceRecord(BaseModel):
-    """One record of a REST proxy v2 produce request."""
-
-    key: Any = None
-    value: Any = None
-    partition: int | None = None
-
-
-class ProduceRequest(BaseModel):
-    records: list[ProduceRecord]

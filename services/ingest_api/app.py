@@ -9,9 +9,11 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from services.ingest_api.config import IngestSettings
-from services.ingest_api.errors import ApiError, api_error_handler
+from services.ingest_api.errors import IngestError, ingest_error_handler
+from services.ingest_api.middleware import RequestMetrics
 from services.ingest_api.producer import KafkaGateway
-from services.ingest_api.routes import router
+from services.ingest_api.routes import service, streams, topics
+from services.ingest_api.stream_registry import StreamRegistry
 from shared.kafka_admin import ensure_topics
 from shared.topics import raw_topics
 
@@ -21,27 +23,42 @@ log = logging.getLogger(__name__)
 def create_app(settings: IngestSettings) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        created: list[str] = []
         if settings.ingest_create_raw_topics:
-            await ensure_topics(
+            created = await ensure_topics(
                 settings.kafka_bootstrap_servers,
                 raw_topics(settings.topic_prefix),
                 settings.topic_partitions,
             )
         gateway = KafkaGateway(settings)
         await gateway.start()
+        registry = StreamRegistry(gateway)
+        await registry.start()
+        for name in created:
+            if name.startswith(streams.STREAM_PREFIX):
+                await registry.record_created(name)
         app.state.gateway = gateway
+        app.state.stream_registry = registry
         log.info("ingest api ready", extra={"settings": settings.redacted()})
         try:
             yield
         finally:
-            await gateway.stop()
+            await gateway.stop()  # after uvicorn finished the in-flight requests
 
     app = FastAPI(
         title="pinpipe ingest API",
-        description="Kafka REST Proxy v2 topics API in front of the pipeline's raw topics.",
+        description=(
+            "The original clients' API: the Kafka REST Proxy v2 topics API (`/topics`) and the "
+            "Kinesis-style streams API the original API Gateway exposed (`/streams`). With API "
+            "keys configured, data routes need `x-api-key`."
+        ),
         version="0.1.0",
         lifespan=lifespan,
     )
-    app.add_exception_handler(ApiError, api_error_handler)
-    app.include_router(router)
+    app.state.api_keys = settings.api_keys()
+    app.add_exception_handler(IngestError, ingest_error_handler)
+    app.add_middleware(RequestMetrics)
+    app.include_router(topics.router)
+    app.include_router(streams.router)
+    app.include_router(service.router)
     return app

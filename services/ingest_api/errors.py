@@ -1,47 +1,110 @@
-"""The ingest API's errors, in the REST proxy's own format ``{"error_code", "message"}``.
+"""The ingest API's errors, each in the format of the API it belongs to.
 
-Permanent errors (bad input, unknown topic) are 4xx; transient ones (broker unavailable) are
-503 with ``Retry-After`` so clients retry.
+- Topics API (Kafka REST Proxy v2): ``{"error_code", "message"}`` (:class:`ProxyError`).
+- Streams API (Kinesis through API Gateway): ``{"__type", "message"}`` (:class:`StreamError`).
+- A missing or wrong API key, as API Gateway says it: 403 ``{"message": "Forbidden"}``.
+
+Permanent errors (bad input, unknown topic or stream) are 4xx; transient ones (broker
+unavailable) are 503 with ``Retry-After`` so clients retry. Every error counts in
+``pinpipe_ingest_api_rejected_total{reason}``.
 """
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import Request
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 
 from services.ingest_api.metrics import REJECTED
 
+PROXY_MEDIA_TYPE = "application/vnd.kafka.v2+json"
+STREAMS_MEDIA_TYPE = "application/x-amz-json-1.1"
+
+# REST proxy error codes
 TOPIC_NOT_FOUND = 40401
 PARTITION_NOT_FOUND = 40402
+TOPIC_NOT_ALLOWED = 40301
+KEY_SCHEMA_MISSING = 42201
+VALUE_SCHEMA_MISSING = 42202
 UNPROCESSABLE = 422
 UNSUPPORTED_MEDIA_TYPE = 415
 PAYLOAD_TOO_LARGE = 413
 BROKER_UNAVAILABLE = 50302
 RECORD_ERROR = 50002
 RECORD_RETRIABLE_ERROR = 50003
+RETRY_AFTER_SECONDS = 5
 
 
-class ApiError(Exception):
-    """An error answered as ``{"error_code", "message"}`` with ``http_status``."""
+class ProxyErrorBody(BaseModel):
+    error_code: int
+    message: str
 
-    def __init__(
-        self, http_status: int, error_code: int, message: str, reason: str, retry_after: int = 0
-    ) -> None:
+
+class StreamErrorBody(BaseModel):
+    __type: str
+    message: str
+
+
+class IngestError(Exception):
+    """An error answered with ``http_status`` and :meth:`body`; ``reason`` labels the metric."""
+
+    media_type = "application/json"
+
+    def __init__(self, http_status: int, message: str, reason: str, retry_after: int = 0) -> None:
         super().__init__(message)
         self.http_status = http_status
-        self.error_code = error_code
         self.message = message
         self.reason = reason
         self.retry_after = retry_after
 
+    def body(self) -> dict[str, Any]:
+        return {"message": self.message}
 
-async def api_error_handler(_request: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, ApiError)
+
+class ProxyError(IngestError):
+    media_type = PROXY_MEDIA_TYPE
+
+    def __init__(
+        self, http_status: int, error_code: int, message: str, reason: str, retry_after: int = 0
+    ) -> None:
+        super().__init__(http_status, message, reason, retry_after)
+        self.error_code = error_code
+
+    def body(self) -> dict[str, Any]:
+        return {"error_code": self.error_code, "message": self.message}
+
+
+class StreamError(IngestError):
+    """Kinesis' error types; Kinesis answers client errors with HTTP 400."""
+
+    media_type = STREAMS_MEDIA_TYPE
+
+    def __init__(
+        self, type_name: str, message: str, http_status: int = 400, retry_after: int = 0
+    ) -> None:
+        super().__init__(http_status, message, type_name, retry_after)
+        self.type_name = type_name
+
+    def body(self) -> dict[str, Any]:
+        return {"__type": self.type_name, "message": self.message}
+
+
+def forbidden() -> IngestError:
+    return IngestError(403, "Forbidden", "forbidden")
+
+
+def stream_not_found(name: str) -> StreamError:
+    return StreamError(
+        "ResourceNotFoundException", f"Stream {name} under account 000000000000 not found."
+    )
+
+
+async def ingest_error_handler(_request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, IngestError)
     REJECTED.labels(reason=exc.reason).inc()
     headers = {"Retry-After": str(exc.retry_after)} if exc.retry_after else None
     return JSONResponse(
-        {"error_code": exc.error_code, "message": exc.message},
-        status_code=exc.http_status,
-        headers=headers,
-        media_type="application/vnd.kafka.v2+json",
+        exc.body(), status_code=exc.http_status, headers=headers, media_type=exc.media_type
     )

@@ -1,26 +1,30 @@
-"""The ingest API's Kafka side: an idempotent acks=all producer and a topic metadata cache."""
+"""The ingest API's Kafka side: an idempotent acks=all producer, a topic metadata cache, and the
+topic administration the streams API needs (create, delete, retention, first offsets)."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 import time
+from typing import Any
 
-from aiokafka import AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from aiokafka.errors import KafkaConnectionError, KafkaError, KafkaTimeoutError
+from aiokafka.structs import RecordMetadata
 
 from services.ingest_api.config import IngestSettings
-from services.ingest_api.errors import BROKER_UNAVAILABLE, ApiError
+from services.ingest_api.metrics import PRODUCE_SECONDS
 
 log = logging.getLogger(__name__)
 
 BROKER_DOWN_ERRORS = (KafkaConnectionError, KafkaTimeoutError, asyncio.TimeoutError)
+ADMIN_TIMEOUT_SECONDS = 15.0
 
 
-def broker_unavailable(detail: str) -> ApiError:
-    return ApiError(
-        503, BROKER_UNAVAILABLE, f"Kafka broker unavailable: {detail}", "broker_unavailable", 5
-    )
+class BrokerUnavailable(Exception):
+    """Kafka did not answer in time: the caller should retry later (HTTP 503)."""
 
 
 class KafkaGateway:
@@ -28,14 +32,21 @@ class KafkaGateway:
 
     def __init__(self, settings: IngestSettings) -> None:
         self.settings = settings
+        bootstrap = settings.kafka_bootstrap_servers
         self.producer = AIOKafkaProducer(
-            bootstrap_servers=settings.kafka_bootstrap_servers,
+            bootstrap_servers=bootstrap,
             client_id="pinpipe-ingest-api",
             acks="all",
             enable_idempotence=True,
-            linger_ms=5,
-            request_timeout_ms=15_000,
+            linger_ms=settings.ingest_linger_ms,
+            max_batch_size=256 * 1024,
+            request_timeout_ms=settings.ingest_produce_timeout_ms,
+            max_request_size=2 * 1024 * 1024,
         )
+        self.admin = AIOKafkaAdminClient(
+            bootstrap_servers=bootstrap, client_id="pinpipe-ingest-admin"
+        )
+        self._offsets: AIOKafkaConsumer | None = None
         self._partitions: dict[str, list[int]] = {}
         self._refreshed_at = 0.0
         self._refresh_lock = asyncio.Lock()
@@ -43,14 +54,20 @@ class KafkaGateway:
 
     async def start(self) -> None:
         await self.producer.start()
+        await self.admin.start()
         self.started = True
         await self.refresh_metadata(force=True)
 
     async def stop(self) -> None:
+        """Flush what is buffered (in-flight requests get their acks), then close."""
         if self.started:
-            await self.producer.stop()
             self.started = False
+            await self.producer.stop()
+            await self.admin.close()
+            if self._offsets is not None:
+                await self._offsets.stop()
 
+    # -- metadata ---------------------------------------------------------------------------
     async def refresh_metadata(self, *, force: bool = False) -> None:
         """Re-read every topic's partitions, at most once per metadata max age."""
         async with self._refresh_lock:
@@ -58,9 +75,11 @@ class KafkaGateway:
             if not force and age < self.settings.ingest_metadata_max_age_seconds:
                 return
             try:
-                cluster = await asyncio.wait_for(self.producer.client.fetch_all_metadata(), 10)
+                cluster = await asyncio.wait_for(
+                    self.producer.client.fetch_all_metadata(), ADMIN_TIMEOUT_SECONDS
+                )
             except (KafkaError, *BROKER_DOWN_ERRORS) as exc:
-                raise broker_unavailable(repr(exc)) from exc
+                raise BrokerUnavailable(repr(exc)) from exc
             self._partitions = {
                 topic: sorted(cluster.partitions_for_topic(topic) or ())
                 for topic in cluster.topics(exclude_internal_topics=True)
@@ -77,8 +96,98 @@ class KafkaGateway:
         await self.refresh_metadata()
         return sorted(self._partitions)
 
+    # -- producing --------------------------------------------------------------------------
     async def send(
         self, topic: str, value: bytes | None, key: bytes | None, partition: int | None
-    ) -> asyncio.Future:
-        """Queue one record; the returned future resolves to its RecordMetadata."""
-        return await self.producer.send(topic, value=value, key=key, partition=partition)
+    ) -> asyncio.Future[RecordMetadata]:
+        """Queue one record; the returned future resolves to its RecordMetadata once Kafka
+        acknowledged it (acks=all)."""
+        try:
+            return await self.producer.send(topic, value=value, key=key, partition=partition)
+        except BROKER_DOWN_ERRORS as exc:
+            raise BrokerUnavailable(repr(exc)) from exc
+
+    async def send_all(
+        self, topic: str, records: list[tuple[bytes | None, bytes | None, int | None]]
+    ) -> list[RecordMetadata | BaseException]:
+        """Produce ``(value, key, partition)`` records concurrently; one result per record, in
+        order: its metadata, or the exception that kept it from being written."""
+        started = time.perf_counter()
+        futures: list[asyncio.Future[RecordMetadata] | BaseException] = []
+        for value, key, partition in records:
+            try:
+                futures.append(await self.send(topic, value, key, partition))
+            except BrokerUnavailable as exc:
+                futures.append(exc)
+        pending = [f for f in futures if isinstance(f, asyncio.Future)]
+        done = iter(await asyncio.gather(*pending, return_exceptions=True))
+        results = [next(done) if isinstance(f, asyncio.Future) else f for f in futures]
+        PRODUCE_SECONDS.observe(time.perf_counter() - started)
+        return results
+
+    # -- administration (streams API) -------------------------------------------------------
+    async def create_topic(
+        self, name: str, partitions: int, configs: dict[str, str] | None = None
+    ) -> None:
+        """Create a topic; raises TopicAlreadyExistsError when it exists."""
+        await self._admin(
+            self.admin.create_topics(
+                [
+                    NewTopic(
+                        name,
+                        num_partitions=partitions,
+                        replication_factor=1,
+                        topic_configs=configs or {},
+                    )
+                ]
+            )
+        )
+        await self._wait_visible(name, present=True)
+
+    async def delete_topic(self, name: str) -> None:
+        await self._admin(self.admin.delete_topics([name]))
+        await self._wait_visible(name, present=False)
+
+    async def _wait_visible(self, name: str, *, present: bool) -> None:
+        deadline = time.monotonic() + ADMIN_TIMEOUT_SECONDS
+        while True:
+            await self.refresh_metadata(force=True)
+            if (name in self._partitions) == present:
+                return
+            if time.monotonic() > deadline:
+                raise BrokerUnavailable(
+                    f"topic {name} not {'created' if present else 'deleted'} in time"
+                )
+            await asyncio.sleep(0.1)
+
+    async def topic_config(self, name: str) -> dict[str, str]:
+        """The topic's effective configuration (``retention.ms`` …)."""
+        responses = await self._admin(
+            self.admin.describe_configs([ConfigResource(ConfigResourceType.TOPIC, name)])
+        )
+        configs: dict[str, str] = {}
+        for response in responses:
+            for resource in response.resources:
+                for entry in resource[4]:  # config_entries: (name, value, read_only, …)
+                    configs[entry[0]] = entry[1]
+        return configs
+
+    async def beginning_offsets(self, name: str, partitions: list[int]) -> dict[int, int]:
+        """The first offset still held by each partition (the start of a shard's range)."""
+        if self._offsets is None:
+            self._offsets = AIOKafkaConsumer(
+                bootstrap_servers=self.settings.kafka_bootstrap_servers,
+                client_id="pinpipe-ingest-offsets",
+                group_id=None,
+                enable_auto_commit=False,
+            )
+            await self._admin(self._offsets.start())
+        tps = [TopicPartition(name, p) for p in partitions]
+        offsets = await self._admin(self._offsets.beginning_offsets(tps))
+        return {tp.partition: offset for tp, offset in offsets.items()}
+
+    async def _admin(self, call: Any) -> Any:
+        try:
+            return await asyncio.wait_for(call, ADMIN_TIMEOUT_SECONDS)
+        except BROKER_DOWN_ERRORS as exc:
+            raise BrokerUnavailable(repr(exc)) from exc

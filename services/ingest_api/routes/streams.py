@@ -1,0 +1,333 @@
+"""The streams API as the original API Gateway mapped it to Kinesis; streams are Kafka topics
+and shards are partitions (see ``services/ingest_api/kinesis.py`` for the mapping rules).
+
+``GET /streams`` (ListStreams), ``POST /streams/{name}`` (CreateStream), ``GET /streams/{name}``
+(DescribeStream), ``DELETE /streams/{name}`` (DeleteStream), ``PUT /streams/{name}/record``
+(PutRecord) and ``PUT /streams/{name}/records`` (PutRecords). Errors are Kinesis-style
+``{"__type", "message"}``.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from typing import Any
+
+import orjson
+from aiokafka.errors import TopicAlreadyExistsError
+from fastapi import APIRouter, Depends, Query, Request, Response
+from pydantic import BaseModel, ValidationError
+
+from services.ingest_api import kinesis
+from services.ingest_api.auth import require_api_key
+from services.ingest_api.errors import (
+    RETRY_AFTER_SECONDS,
+    STREAMS_MEDIA_TYPE,
+    StreamError,
+    stream_not_found,
+)
+from services.ingest_api.metrics import RECORDS
+from services.ingest_api.producer import BrokerUnavailable, KafkaGateway
+from services.ingest_api.routes.common import gateway_of, read_json
+from services.ingest_api.stream_registry import REGISTRY_TOPIC, StreamRegistry
+from shared.api_models import (
+    CreateStreamRequest,
+    DescribeStreamResponse,
+    ListStreamsResponse,
+    PutRecordRequest,
+    PutRecordResponse,
+    PutRecordsEntry,
+    PutRecordsResponse,
+    StreamErrorBody,
+)
+
+STREAM_PREFIX = "streaming-"
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    400: {
+        "model": StreamErrorBody,
+        "description": "ResourceNotFoundException, ResourceInUseException, "
+        "InvalidArgumentException, ValidationException",
+    },
+    403: {"description": 'missing or wrong x-api-key: {"message": "Forbidden"}'},
+    413: {"model": StreamErrorBody, "description": "body over the size limit"},
+    503: {"model": StreamErrorBody, "description": "ServiceUnavailable: Kafka unavailable; retry"},
+}
+
+router = APIRouter(
+    tags=["streams (Kinesis via API Gateway)"], dependencies=[Depends(require_api_key)]
+)
+
+
+def _unavailable(exc: Exception) -> StreamError:
+    return StreamError("ServiceUnavailable", f"Kafka unavailable: {exc}", 503, RETRY_AFTER_SECONDS)
+
+
+def _invalid(message: str) -> StreamError:
+    return StreamError("InvalidArgumentException", message)
+
+
+def _validation(exc: ValidationError) -> StreamError:
+    first = exc.errors(include_url=False)[0]
+    where = ".".join(str(p) for p in first["loc"]) or "body"
+    return StreamError(
+        "ValidationException", f"1 validation error detected: {where}: {first['msg']}"
+    )
+
+
+def _json(model: BaseModel) -> Response:
+    return Response(model.model_dump_json(), media_type=STREAMS_MEDIA_TYPE)
+
+
+def _registry(request: Request) -> StreamRegistry:
+    registry: StreamRegistry = request.app.state.stream_registry
+    return registry
+
+
+def _check_name(name: str) -> None:
+    if not kinesis.STREAM_NAME_RE.match(name):
+        raise StreamError(
+            "ValidationException",
+            f"1 validation error detected: Value '{name}' at 'streamName' failed to satisfy "
+            "constraint: Member must satisfy regular expression pattern: [a-zA-Z0-9_.-]+ "
+            "(1 to 128 characters)",
+        )
+
+
+async def _body(request: Request, model: type[BaseModel], limit: int) -> Any:
+    raw = await read_json(
+        request,
+        limit,
+        too_large=lambda m: StreamError("ValidationException", m, 413),
+        malformed=lambda m: StreamError("SerializationException", m),
+    )
+    try:
+        return model.model_validate(raw if raw is not None else {})
+    except ValidationError as exc:
+        raise _validation(exc) from exc
+
+
+async def _shards(gateway: KafkaGateway, name: str) -> list[int]:
+    _check_name(name)
+    try:
+        partitions = await gateway.partitions(name)
+    except BrokerUnavailable as exc:
+        raise _unavailable(exc) from exc
+    if partitions is None or name == REGISTRY_TOPIC:
+        raise stream_not_found(name)
+    return partitions
+
+
+def _data_bytes(data: Any) -> bytes:
+    """A JSON object or array is stored as its JSON text; a string is base64 (as Kinesis)."""
+    if isinstance(data, dict | list):
+        encoded = orjson.dumps(data)
+    elif isinstance(data, str):
+        try:
+            encoded = base64.b64decode(data, validate=True)
+        except binascii.Error as exc:
+            raise _invalid("Data must be a JSON object or a base64-encoded string") from exc
+    else:
+        raise _invalid("Data must be a JSON object or a base64-encoded string")
+    if len(encoded) > kinesis.MAX_RECORD_BYTES:
+        raise _invalid(f"Data is over {kinesis.MAX_RECORD_BYTES} bytes")
+    return encoded
+
+
+def _target_shard(partition_key: str | None, explicit: str | None, shard_count: int) -> int:
+    if not partition_key or len(partition_key) > kinesis.MAX_PARTITION_KEY_LENGTH:
+        raise _invalid("PartitionKey must be 1 to 256 characters")
+    if explicit is not None:
+        if not explicit.isdigit() or int(explicit) > kinesis.MAX_HASH_KEY:
+            raise _invalid("ExplicitHashKey must be a decimal integer in [0, 2^128)")
+        key = int(explicit)
+    else:
+        key = kinesis.hash_key(partition_key)
+    return kinesis.shard_for_hash_key(key, shard_count)
+
+
+@router.get("/streams", response_model=ListStreamsResponse, responses=_ERRORS)
+async def list_streams(
+    request: Request,
+    limit: int = Query(100, alias="Limit", ge=1, le=10_000),
+    exclusive_start: str | None = Query(None, alias="ExclusiveStartStreamName"),
+) -> Response:
+    """ListStreams: topics created as streams and every ``streaming-…`` topic, by name."""
+    gateway, registry = gateway_of(request), _registry(request)
+    try:
+        topics = await gateway.topics()
+    except BrokerUnavailable as exc:
+        raise _unavailable(exc) from exc
+    names = sorted(t for t in topics if t.startswith(STREAM_PREFIX) or t in registry.created)
+    if exclusive_start is not None:
+        names = [n for n in names if n > exclusive_start]
+    page = names[:limit]
+    summaries = [
+        {
+            "StreamName": n,
+            "StreamARN": kinesis.stream_arn(n, gateway.settings.s3_region),
+            "StreamStatus": "ACTIVE",
+            "StreamModeDetails": {"StreamMode": "PROVISIONED"},
+            "StreamCreationTimestamp": registry.created.get(n),
+        }
+        for n in page
+    ]
+    return _json(
+        ListStreamsResponse.model_validate(
+            {
+                "StreamNames": page,
+                "HasMoreStreams": len(names) > limit,
+                "StreamSummaries": summaries,
+            }
+        )
+    )
+
+
+@router.post("/streams/{name}", responses=_ERRORS)
+async def create_stream(name: str, request: Request) -> Response:
+    """CreateStream: a topic with ``ShardCount`` partitions (default PINPIPE_TOPIC_PARTITIONS)."""
+    _check_name(name)
+    gateway = gateway_of(request)
+    body: CreateStreamRequest = await _body(request, CreateStreamRequest, 64 * 1024)
+    shards = body.ShardCount or gateway.settings.topic_partitions
+    if shards > kinesis.MAX_SHARDS:
+        raise StreamError("LimitExceededException", f"ShardCount over {kinesis.MAX_SHARDS}")
+    try:
+        await gateway.create_topic(name, shards)
+    except TopicAlreadyExistsError as exc:
+        raise StreamError(
+            "ResourceInUseException", f"Stream {name} under account 000000000000 already exists."
+        ) from exc
+    except BrokerUnavailable as exc:
+        raise _unavailable(exc) from exc
+    await _registry(request).record_created(name)
+    return Response(b"{}", media_type=STREAMS_MEDIA_TYPE)
+
+
+@router.get("/streams/{name}", response_model=DescribeStreamResponse, responses=_ERRORS)
+async def describe_stream(name: str, request: Request) -> Response:
+    """DescribeStream: shards with their hash key and sequence number ranges."""
+    gateway = gateway_of(request)
+    partitions = await _shards(gateway, name)
+    try:
+        configs = await gateway.topic_config(name)
+        first = await gateway.beginning_offsets(name, partitions)
+    except BrokerUnavailable as exc:
+        raise _unavailable(exc) from exc
+    retention_ms = int(configs.get("retention.ms") or 604_800_000)
+    ranges = kinesis.hash_key_ranges(len(partitions))
+    shards = [
+        {
+            "ShardId": kinesis.shard_id(p),
+            "HashKeyRange": {
+                "StartingHashKey": str(ranges[i].start),
+                "EndingHashKey": str(ranges[i].end),
+            },
+            "SequenceNumberRange": {"StartingSequenceNumber": kinesis.sequence_number(p, first[p])},
+        }
+        for i, p in enumerate(partitions)
+    ]
+    description = {
+        "StreamName": name,
+        "StreamARN": kinesis.stream_arn(name, gateway.settings.s3_region),
+        "StreamStatus": "ACTIVE",
+        "StreamModeDetails": {"StreamMode": "PROVISIONED"},
+        "Shards": shards,
+        "HasMoreShards": False,
+        "RetentionPeriodHours": retention_ms // 3_600_000 if retention_ms >= 0 else 8760,
+        "StreamCreationTimestamp": await _registry(request).creation_time(name),
+        "EnhancedMonitoring": [{"ShardLevelMetrics": []}],
+        "EncryptionType": "NONE",
+    }
+    return _json(DescribeStreamResponse.model_validate({"StreamDescription": description}))
+
+
+@router.delete("/streams/{name}", responses=_ERRORS)
+async def delete_stream(name: str, request: Request) -> Response:
+    """DeleteStream: deletes the topic and its records."""
+    gateway = gateway_of(request)
+    await _shards(gateway, name)
+    try:
+        await gateway.delete_topic(name)
+    except BrokerUnavailable as exc:
+        raise _unavailable(exc) from exc
+    await _registry(request).record_deleted(name)
+    return Response(b"{}", media_type=STREAMS_MEDIA_TYPE)
+
+
+async def _put(
+    gateway: KafkaGateway, name: str, shard_count: int, entries: list[tuple[bytes, str, int]]
+) -> list[dict[str, str]]:
+    results = await gateway.send_all(
+        name, [(data, key.encode(), shard) for data, key, shard in entries]
+    )
+    out: list[dict[str, str]] = []
+    for result in results:
+        if isinstance(result, BaseException):
+            out.append({"ErrorCode": "InternalFailure", "ErrorMessage": f"not written: {result!r}"})
+        else:
+            out.append(
+                {
+                    "SequenceNumber": kinesis.sequence_number(result.partition, result.offset),
+                    "ShardId": kinesis.shard_id(result.partition),
+                }
+            )
+    failed = sum(1 for r in out if "ErrorCode" in r)
+    RECORDS.labels(topic=name, status="ok").inc(len(out) - failed)
+    if failed:
+        RECORDS.labels(topic=name, status="error").inc(failed)
+    return out
+
+
+@router.put("/streams/{name}/record", response_model=PutRecordResponse, responses=_ERRORS)
+async def put_record(name: str, request: Request) -> Response:
+    """PutRecord: the partition key's MD5 (or ``ExplicitHashKey``) picks the shard."""
+    gateway = gateway_of(request)
+    body: PutRecordRequest = await _body(request, PutRecordRequest, kinesis.MAX_RECORD_BYTES * 2)
+    shards = await _shards(gateway, name)
+    entry = (
+        _data_bytes(body.Data),
+        body.PartitionKey,
+        _target_shard(body.PartitionKey, body.ExplicitHashKey, len(shards)),
+    )
+    result = (await _put(gateway, name, len(shards), [entry]))[0]
+    if "ErrorCode" in result:
+        raise _unavailable(Exception(result["ErrorMessage"]))
+    return _json(PutRecordResponse.model_validate(result))
+
+
+@router.put("/streams/{name}/records", response_model=PutRecordsResponse, responses=_ERRORS)
+async def put_records(name: str, request: Request) -> Response:
+    """PutRecords: Kinesis' ``{"Records": [{"Data", "PartitionKey"}]}`` or the API Gateway
+    template's ``{"records": [{"data", "partition-key"}]}``; at most 500 records and 5 MiB.
+    Results come in request order; a failed record has ``ErrorCode`` and ``ErrorMessage``."""
+    gateway = gateway_of(request)
+    raw = await read_json(
+        request,
+        kinesis.MAX_PUT_RECORDS_BYTES + 64 * 1024,
+        too_large=lambda m: StreamError("ValidationException", m, 413),
+        malformed=lambda m: StreamError("SerializationException", m),
+    )
+    items = raw.get("Records", raw.get("records")) if isinstance(raw, dict) else None
+    if not isinstance(items, list) or not items:
+        raise StreamError("ValidationException", "Records must be a list of 1 to 500 records")
+    if len(items) > kinesis.MAX_RECORDS_PER_PUT:
+        raise StreamError(
+            "ValidationException", f"Records has more than {kinesis.MAX_RECORDS_PER_PUT} records"
+        )
+    shards = await _shards(gateway, name)
+    entries: list[tuple[bytes, str, int]] = []
+    for item in items:
+        try:
+            record = PutRecordsEntry.model_validate(item)
+        except ValidationError as exc:
+            raise _validation(exc) from exc
+        data = _data_bytes(record.Data)
+        shard = _target_shard(record.PartitionKey, record.ExplicitHashKey, len(shards))
+        entries.append((data, record.PartitionKey or "", shard))
+    if sum(len(d) + len(k) for d, k, _ in entries) > kinesis.MAX_PUT_RECORDS_BYTES:
+        raise StreamError("ValidationException", "Records are over 5 MiB in all", 413)
+    results = await _put(gateway, name, len(shards), entries)
+    failed = sum(1 for r in results if "ErrorCode" in r)
+    return _json(
+        PutRecordsResponse.model_validate({"FailedRecordCount": failed, "Records": results})
+    )

@@ -1,0 +1,259 @@
+"""The Kafka REST Proxy v2 topics API: ``POST /topics/{topic}``, ``GET /topics[/{topic}]``.
+
+Content types: ``application/vnd.kafka.json.v2+json`` and ``application/json`` (JSON keys and
+values, produced as their JSON text) and ``application/vnd.kafka.binary.v2+json`` (base64 keys
+and values, produced decoded). The schema formats (avro, jsonschema, protobuf) need a schema
+registry pinpipe does not have: without their schema fields they get the proxy's 42201/42202,
+with them 415.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+from typing import Any
+
+import orjson
+from fastapi import APIRouter, Depends, Request, Response
+from pydantic import ValidationError
+
+from services.ingest_api.auth import require_api_key
+from services.ingest_api.errors import (
+    BROKER_UNAVAILABLE,
+    KEY_SCHEMA_MISSING,
+    PARTITION_NOT_FOUND,
+    PAYLOAD_TOO_LARGE,
+    PROXY_MEDIA_TYPE,
+    RECORD_ERROR,
+    RECORD_RETRIABLE_ERROR,
+    RETRY_AFTER_SECONDS,
+    TOPIC_NOT_ALLOWED,
+    TOPIC_NOT_FOUND,
+    UNPROCESSABLE,
+    UNSUPPORTED_MEDIA_TYPE,
+    VALUE_SCHEMA_MISSING,
+    ProxyError,
+)
+from services.ingest_api.metrics import RECORDS
+from services.ingest_api.producer import BrokerUnavailable
+from services.ingest_api.routes.common import gateway_of, read_json
+from shared.api_models import ProduceRequest, ProduceResponse, ProxyErrorBody, TopicInfo
+
+JSON_TYPES = frozenset({"application/vnd.kafka.json.v2+json", "application/json"})
+BINARY_TYPE = "application/vnd.kafka.binary.v2+json"
+SCHEMA_TYPES = frozenset(
+    f"application/vnd.kafka.{fmt}.v2+json" for fmt in ("avro", "jsonschema", "protobuf")
+)
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    status: {"model": ProxyErrorBody, "description": description}
+    for status, description in (
+        (403, "40301: topic outside PINPIPE_INGEST_TOPIC_PATTERN; or a missing/wrong x-api-key"),
+        (404, "40401: unknown topic; 40402: unknown partition"),
+        (
+            413,
+            "body over PINPIPE_INGEST_MAX_BODY_BYTES, or over PINPIPE_INGEST_MAX_RECORDS records",
+        ),
+        (415, "unsupported content type, or a schema format (no schema registry here)"),
+        (422, "malformed body; 42201/42202: schema format without key/value schema"),
+        (503, "50302: Kafka unavailable; retry after Retry-After seconds"),
+    )
+}
+_BODY_SCHEMA = {"$ref": "#/components/schemas/ProduceRequest"}
+
+router = APIRouter(tags=["topics (Kafka REST Proxy v2)"], dependencies=[Depends(require_api_key)])
+
+
+def broker_unavailable(detail: str) -> ProxyError:
+    return ProxyError(
+        503,
+        BROKER_UNAVAILABLE,
+        f"Kafka unavailable: {detail}",
+        "broker_unavailable",
+        RETRY_AFTER_SECONDS,
+    )
+
+
+def _unprocessable(message: str, code: int = UNPROCESSABLE) -> ProxyError:
+    return ProxyError(422, code, message, "bad_body")
+
+
+def _encode(value: Any, binary: bool, what: str) -> bytes | None:
+    if value is None:
+        return None
+    if not binary:
+        return orjson.dumps(value)
+    if not isinstance(value, str):
+        raise _unprocessable(f"binary {what} must be a base64 string")
+    try:
+        return base64.b64decode(value, validate=True)
+    except binascii.Error as exc:
+        raise _unprocessable(f"{what} is not valid base64") from exc
+
+
+def _media_type(request: Request) -> str:
+    return request.headers.get("content-type", "").split(";")[0].strip().lower()
+
+
+async def _parse(request: Request, media_type: str) -> ProduceRequest:
+    settings = gateway_of(request).settings
+    raw = await read_json(
+        request,
+        settings.ingest_max_body_bytes,
+        too_large=lambda m: ProxyError(413, PAYLOAD_TOO_LARGE, m, "too_large"),
+        malformed=lambda m: ProxyError(422, UNPROCESSABLE, m, "bad_json"),
+    )
+    try:
+        body = ProduceRequest.model_validate(raw)
+    except ValidationError as exc:
+        first = exc.errors(include_url=False)[0]
+        where = ".".join(str(p) for p in first["loc"]) or "body"
+        raise _unprocessable(f"Invalid body at {where}: {first['msg']}") from exc
+    if len(body.records) > settings.ingest_max_records:
+        raise ProxyError(
+            413,
+            PAYLOAD_TOO_LARGE,
+            f"More than {settings.ingest_max_records} records",
+            "too_many_records",
+        )
+    if media_type in SCHEMA_TYPES:
+        if (
+            any(r.key is not None for r in body.records)
+            and body.key_schema is None
+            and body.key_schema_id is None
+        ):
+            raise _unprocessable(
+                "Request includes keys but no key_schema or key_schema_id", KEY_SCHEMA_MISSING
+            )
+        if body.value_schema is None and body.value_schema_id is None:
+            raise _unprocessable(
+                "Request includes values but no value_schema or value_schema_id",
+                VALUE_SCHEMA_MISSING,
+            )
+        raise ProxyError(
+            415,
+            UNSUPPORTED_MEDIA_TYPE,
+            f"{media_type} needs a schema registry, which pinpipe has not",
+            "media_type",
+        )
+    return body
+
+
+@router.post(
+    "/topics/{topic}",
+    response_model=ProduceResponse,
+    responses=_ERRORS,
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {t: {"schema": _BODY_SCHEMA} for t in sorted(JSON_TYPES | {BINARY_TYPE})},
+        }
+    },
+)
+async def produce(topic: str, request: Request) -> Response:
+    """Produce records to a topic. HTTP 200 even when single records fail: each has its
+    ``error_code`` (50002, or 50003 when retrying may help). A record is reported written only
+    after Kafka acknowledged it (acks=all)."""
+    media_type = _media_type(request)
+    if (
+        media_type not in JSON_TYPES
+        and media_type != BINARY_TYPE
+        and media_type not in SCHEMA_TYPES
+    ):
+        raise ProxyError(
+            415, UNSUPPORTED_MEDIA_TYPE, f"Unsupported content type {media_type!r}", "media_type"
+        )
+    gateway = gateway_of(request)
+    if not re.search(gateway.settings.ingest_topic_pattern, topic):
+        raise ProxyError(
+            403, TOPIC_NOT_ALLOWED, f"Topic {topic!r} is not open to producers", "topic_not_allowed"
+        )
+    body = await _parse(request, media_type)
+    try:
+        partitions = await gateway.partitions(topic)
+    except BrokerUnavailable as exc:
+        raise broker_unavailable(str(exc)) from exc
+    if partitions is None:
+        raise ProxyError(404, TOPIC_NOT_FOUND, "Topic not found.", "unknown_topic")
+    binary = media_type == BINARY_TYPE
+    records = []
+    for record in body.records:
+        if record.partition is not None and record.partition not in partitions:
+            raise ProxyError(404, PARTITION_NOT_FOUND, "Partition not found.", "unknown_partition")
+        records.append(
+            (
+                _encode(record.value, binary, "value"),
+                _encode(record.key, binary, "key"),
+                record.partition,
+            )
+        )
+    results = await gateway.send_all(topic, records)
+    offsets: list[dict[str, Any]] = []
+    for result in results:
+        if isinstance(result, BaseException):
+            retriable = isinstance(result, BrokerUnavailable) or bool(
+                getattr(result, "retriable", False)
+            )
+            code = RECORD_RETRIABLE_ERROR if retriable else RECORD_ERROR
+            offsets.append(
+                {"partition": None, "offset": None, "error_code": code, "error": repr(result)}
+            )
+        else:
+            offsets.append(
+                {
+                    "partition": result.partition,
+                    "offset": result.offset,
+                    "error_code": None,
+                    "error": None,
+                }
+            )
+    failed = sum(1 for o in offsets if o["error_code"])
+    RECORDS.labels(topic=topic, status="ok").inc(len(offsets) - failed)
+    if failed:
+        RECORDS.labels(topic=topic, status="error").inc(failed)
+    if (
+        failed == len(offsets)
+        and offsets
+        and all(o["error_code"] == RECORD_RETRIABLE_ERROR for o in offsets)
+    ):
+        raise broker_unavailable("no record could be written")
+    payload = {"offsets": offsets, "key_schema_id": None, "value_schema_id": None}
+    return Response(orjson.dumps(payload), media_type=PROXY_MEDIA_TYPE)
+
+
+@router.get("/topics", response_model=list[str], responses={503: _ERRORS[503]})
+async def list_topics(request: Request) -> Response:
+    """Every topic's name."""
+    try:
+        topics = await gateway_of(request).topics()
+    except BrokerUnavailable as exc:
+        raise broker_unavailable(str(exc)) from exc
+    return Response(orjson.dumps(topics), media_type=PROXY_MEDIA_TYPE)
+
+
+@router.get(
+    "/topics/{topic}", response_model=TopicInfo, responses={404: _ERRORS[404], 503: _ERRORS[503]}
+)
+async def describe_topic(topic: str, request: Request) -> Response:
+    """A topic's partitions and configuration."""
+    gateway = gateway_of(request)
+    try:
+        partitions = await gateway.partitions(topic)
+        if partitions is None:
+            raise ProxyError(404, TOPIC_NOT_FOUND, "Topic not found.", "unknown_topic")
+        configs = await gateway.topic_config(topic)
+    except BrokerUnavailable as exc:
+        raise broker_unavailable(str(exc)) from exc
+    payload = {
+        "name": topic,
+        "configs": {k: v for k, v in configs.items() if v is not None},
+        "partitions": [
+            {
+                "partition": p,
+                "leader": 1,
+                "replicas": [{"broker": 1, "leader": True, "in_sync": True}],
+            }
+            for p in partitions
+        ],
+    }
+    return Response(orjson.dumps(payload), media_type=PROXY_MEDIA_TYPE)
