@@ -11,7 +11,7 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
-from aiokafka.errors import KafkaConnectionError, KafkaError, KafkaTimeoutError
+from aiokafka.errors import KafkaConnectionError, KafkaError, KafkaTimeoutError, for_code
 from aiokafka.structs import RecordMetadata
 
 from services.ingest_api.config import IngestSettings
@@ -111,41 +111,50 @@ class KafkaGateway:
         self, topic: str, records: list[tuple[bytes | None, bytes | None, int | None]]
     ) -> list[RecordMetadata | BaseException]:
         """Produce ``(value, key, partition)`` records concurrently; one result per record, in
-        order: its metadata, or the exception that kept it from being written."""
+        order: its metadata once Kafka acknowledged it, or why it was not.
+
+        The whole request has one deadline (``PINPIPE_INGEST_PRODUCE_TIMEOUT_MS``): aiokafka
+        retries an unreachable broker forever, so a record not acknowledged by then is reported
+        as a retriable failure. It may still be written later: a client retry then duplicates
+        it (at-least-once), but nothing is ever reported written that is not.
+        """
         started = time.perf_counter()
-        futures: list[asyncio.Future[RecordMetadata] | BaseException] = []
+        deadline = started + self.settings.ingest_produce_timeout_ms / 1000
+        results: list[asyncio.Future[RecordMetadata] | BaseException] = []
         for value, key, partition in records:
+            left = deadline - time.perf_counter()
+            if left <= 0:
+                results.append(BrokerUnavailable("not queued before the deadline"))
+                continue
             try:
-                futures.append(await self.send(topic, value, key, partition))
-            except BrokerUnavailable as exc:
-                futures.append(exc)
-        pending = [f for f in futures if isinstance(f, asyncio.Future)]
-        done = iter(await asyncio.gather(*pending, return_exceptions=True))
-        results = [next(done) if isinstance(f, asyncio.Future) else f for f in futures]
+                results.append(
+                    await asyncio.wait_for(self.send(topic, value, key, partition), left)
+                )
+            except (BrokerUnavailable, asyncio.TimeoutError) as exc:
+                results.append(
+                    exc if isinstance(exc, BrokerUnavailable) else BrokerUnavailable(repr(exc))
+                )
+        futures = [f for f in results if isinstance(f, asyncio.Future)]
+        if futures:
+            await asyncio.wait(futures, timeout=max(0.0, deadline - time.perf_counter()))
         PRODUCE_SECONDS.observe(time.perf_counter() - started)
-        return results
+        return [_outcome(f) for f in results]
 
     # -- administration (streams API) -------------------------------------------------------
     async def create_topic(
         self, name: str, partitions: int, configs: dict[str, str] | None = None
     ) -> None:
         """Create a topic; raises TopicAlreadyExistsError when it exists."""
-        await self._admin(
-            self.admin.create_topics(
-                [
-                    NewTopic(
-                        name,
-                        num_partitions=partitions,
-                        replication_factor=1,
-                        topic_configs=configs or {},
-                    )
-                ]
-            )
+        topic = NewTopic(
+            name, num_partitions=partitions, replication_factor=1, topic_configs=configs or {}
         )
+        response = await self._admin(self.admin.create_topics([topic]))
+        _raise_topic_errors(response.topic_errors)  # (name, code, message)
         await self._wait_visible(name, present=True)
 
     async def delete_topic(self, name: str) -> None:
-        await self._admin(self.admin.delete_topics([name]))
+        response = await self._admin(self.admin.delete_topics([name]))
+        _raise_topic_errors(response.topic_error_codes)  # (name, code)
         await self._wait_visible(name, present=False)
 
     async def _wait_visible(self, name: str, *, present: bool) -> None:
@@ -191,3 +200,20 @@ class KafkaGateway:
             return await asyncio.wait_for(call, ADMIN_TIMEOUT_SECONDS)
         except BROKER_DOWN_ERRORS as exc:
             raise BrokerUnavailable(repr(exc)) from exc
+
+
+def _raise_topic_errors(entries: list[tuple[Any, ...]]) -> None:
+    """aiokafka's admin calls return per-topic error codes instead of raising: raise them."""
+    for entry in entries:
+        if entry[1]:
+            raise for_code(entry[1])(entry[2] if len(entry) > 2 else entry[0])
+
+
+def _outcome(
+    result: asyncio.Future[RecordMetadata] | BaseException,
+) -> RecordMetadata | BaseException:
+    if isinstance(result, BaseException):
+        return result
+    if not result.done():
+        return BrokerUnavailable("not acknowledged before the deadline")
+    return result.exception() or result.result()

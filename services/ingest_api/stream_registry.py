@@ -11,6 +11,7 @@ import time
 
 import orjson
 from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.errors import TopicAlreadyExistsError
 
 from services.ingest_api.producer import KafkaGateway
 
@@ -26,9 +27,8 @@ class StreamRegistry:
         if await self.gateway.partitions(REGISTRY_TOPIC) is None:
             try:
                 await self.gateway.create_topic(REGISTRY_TOPIC, 1, {"cleanup.policy": "compact"})
-            except Exception as exc:  # another replica created it meanwhile
-                if "TopicAlreadyExists" not in type(exc).__name__:
-                    raise
+            except TopicAlreadyExistsError:  # another replica created it meanwhile
+                pass
         await self.reload()
 
     async def reload(self) -> None:

@@ -3,58 +3,25 @@
 from __future__ import annotations
 
 import base64
+from collections.abc import Callable
 import json
-from collections.abc import Iterator
 
 import httpx
 import pytest
-from aiokafka import AIOKafkaConsumer
 
-from services.ingest_api.app import create_app
-from services.ingest_api.config import IngestSettings
-from tests.http_server import UvicornThread
-from tests.servers import free_port
+from tests.integration.conftest import IngestServer, consume_all
 
 pytestmark = pytest.mark.integration
 JSON_V2 = {"Content-Type": "application/vnd.kafka.json.v2+json"}
 
 
 @pytest.fixture
-def api(kafka_bootstrap: str, unique: str) -> Iterator[tuple[str, str]]:
-    settings = IngestSettings(
-        kafka_bootstrap_servers=kafka_bootstrap,
-        topic_prefix=f"t{unique}",
-        topic_partitions=2,
-        ingest_max_body_bytes=64 * 1024,
-    )
-    server = UvicornThread(create_app(settings), free_port(start=21000))
-    server.start(ready_path="/readyz")
-    try:
-        yield server.url, f"t{unique}"
-    finally:
-        server.stop()
+def api(ingest: IngestServer) -> tuple[str, str]:
+    return ingest.url, ingest.prefix
 
 
 async def _consume(bootstrap: str, topic: str, count: int) -> list[tuple[bytes | None, bytes]]:
-    consumer = AIOKafkaConsumer(
-        topic,
-        bootstrap_servers=bootstrap,
-        auto_offset_reset="earliest",
-        group_id=None,
-        enable_auto_commit=False,
-    )
-    await consumer.start()
-    try:
-        records: list[tuple[bytes | None, bytes]] = []
-        while len(records) < count:
-            batch = await consumer.getmany(timeout_ms=10_000)
-            if not batch:
-                break
-            for messages in batch.values():
-                records += [(m.key, m.value) for m in messages]
-        return records
-    finally:
-        await consumer.stop()
+    return [(m.key, m.value) for m in await consume_all(bootstrap, topic, count)]
 
 
 async def test_produce_json_records_like_the_original_emulator(
@@ -148,3 +115,78 @@ async def test_topics_listing(api: tuple[str, str]) -> None:
     assert described["name"] == f"{prefix}.user"
     assert [p["partition"] for p in described["partitions"]] == [0, 1]
     assert missing.status_code == 404 and missing.json()["error_code"] == 40401
+
+
+@pytest.mark.parametrize(
+    ("content_type", "body", "code"),
+    [
+        ("application/vnd.kafka.avro.v2+json", {"records": [{"key": 1, "value": 1}]}, 42201),
+        ("application/vnd.kafka.jsonschema.v2+json", {"records": [{"value": 1}]}, 42202),
+    ],
+)
+async def test_schema_formats_without_schemas(
+    api: tuple[str, str], content_type: str, body: dict, code: int
+) -> None:
+    url, prefix = api
+    async with httpx.AsyncClient(base_url=url) as client:
+        response = await client.post(
+            f"/topics/{prefix}.pin", json=body, headers={"Content-Type": content_type}
+        )
+        with_schema = await client.post(
+            f"/topics/{prefix}.pin",
+            json={**body, "key_schema_id": 1, "value_schema_id": 2},
+            headers={"Content-Type": content_type},
+        )
+    assert response.status_code == 422 and response.json()["error_code"] == code
+    assert with_schema.status_code == 415 and with_schema.json()["error_code"] == 415
+
+
+async def test_limits_and_allowed_topics(ingest_factory: Callable[..., IngestServer]) -> None:
+    server = ingest_factory(ingest_max_records=3)
+    async with httpx.AsyncClient(base_url=server.url) as client:
+        too_many = await client.post(
+            f"/topics/{server.prefix}.pin",
+            json={"records": [{"value": i} for i in range(4)]},
+            headers=JSON_V2,
+        )
+        clean = await client.post(
+            "/topics/pinpipe.clean.pin", json={"records": [{"value": 1}]}, headers=JSON_V2
+        )
+    assert too_many.status_code == 413 and too_many.json()["error_code"] == 413
+    assert clean.status_code == 403 and clean.json()["error_code"] == 40301
+
+
+async def test_api_keys_guard_data_routes_only(ingest_factory: Callable[..., IngestServer]) -> None:
+    server = ingest_factory(ingest_api_keys="k1, k2")
+    body = {"records": [{"value": {"index": 1}}]}
+    topic = f"/topics/{server.prefix}.pin"
+    async with httpx.AsyncClient(base_url=server.url) as client:
+        missing = await client.post(topic, json=body, headers=JSON_V2)
+        wrong = await client.post(topic, json=body, headers={**JSON_V2, "x-api-key": "nope"})
+        right = await client.post(topic, json=body, headers={**JSON_V2, "x-api-key": "k2"})
+        streams = await client.get("/streams")
+        open_routes = [await client.get(p) for p in ("/healthz", "/readyz", "/metrics")]
+    assert missing.status_code == wrong.status_code == streams.status_code == 403
+    assert missing.json() == {"message": "Forbidden"}
+    assert right.status_code == 200
+    assert [r.status_code for r in open_routes] == [200, 200, 200]
+
+
+async def test_describe_topic_shows_its_configuration(api: tuple[str, str]) -> None:
+    url, prefix = api
+    async with httpx.AsyncClient(base_url=url) as client:
+        described = (await client.get(f"/topics/{prefix}.geo")).json()
+    assert described["configs"]["retention.ms"] == str(168 * 3600 * 1000)
+
+
+async def test_metrics_count_requests_records_and_latency(api: tuple[str, str]) -> None:
+    url, prefix = api
+    async with httpx.AsyncClient(base_url=url) as client:
+        await client.post(
+            f"/topics/{prefix}.pin", json={"records": [{"value": 1}] * 3}, headers=JSON_V2
+        )
+        text = (await client.get("/metrics")).text
+    assert f'pinpipe_ingest_api_records_total{{status="ok",topic="{prefix}.pin"}} 3.0' in text
+    assert 'pinpipe_ingest_api_requests_total{route="/topics/{topic}",status="200"}' in text
+    assert "pinpipe_ingest_api_produce_seconds_count" in text
+    assert 'pinpipe_ingest_api_body_bytes_total{route="/topics/{topic}"}' in text

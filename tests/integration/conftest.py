@@ -1,0 +1,79 @@
+"""Fixtures of the integration tests: the ingest API on a real uvicorn, on the session broker."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from aiokafka import AIOKafkaConsumer, TopicPartition
+
+from services.ingest_api.app import create_app
+from services.ingest_api.config import IngestSettings
+from tests.http_server import UvicornThread
+from tests.servers import free_port
+
+
+@dataclass
+class IngestServer:
+    url: str
+    prefix: str
+    settings: IngestSettings
+
+
+@pytest.fixture
+def ingest_factory(kafka_bootstrap: str, unique: str) -> Iterator[Callable[..., IngestServer]]:
+    """Start an ingest API (settings overridable) whose raw topics are ``t<unique>.*``."""
+    servers: list[UvicornThread] = []
+
+    def start(**overrides: Any) -> IngestServer:
+        settings = IngestSettings(
+            **{
+                "kafka_bootstrap_servers": kafka_bootstrap,
+                "topic_prefix": f"t{unique}",
+                "topic_partitions": 2,
+                "ingest_max_body_bytes": 64 * 1024,
+                **overrides,
+            }
+        )
+        server = UvicornThread(create_app(settings), free_port(start=21000))
+        server.start(ready_path="/readyz")
+        servers.append(server)
+        return IngestServer(server.url, f"t{unique}", settings)
+
+    yield start
+    for server in servers:
+        server.stop()
+
+
+@pytest.fixture
+def ingest(ingest_factory: Callable[..., IngestServer]) -> IngestServer:
+    return ingest_factory()
+
+
+async def consume_all(bootstrap: str, topic: str, count: int) -> list[Any]:
+    """Read ``count`` records of ``topic`` from the beginning (fewer if they never come)."""
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap,
+        auto_offset_reset="earliest",
+        group_id=None,
+        enable_auto_commit=False,
+    )
+    await consumer.start()
+    try:
+        partitions = consumer.partitions_for_topic(topic) or set()
+        if not partitions:
+            await consumer._client.force_metadata_update()
+            partitions = consumer.partitions_for_topic(topic) or set()
+        consumer.assign([TopicPartition(topic, p) for p in partitions])
+        records: list[Any] = []
+        while len(records) < count:
+            batch = await consumer.getmany(timeout_ms=5_000)
+            if not batch:
+                break
+            for messages in batch.values():
+                records += messages
+        return records
+    finally:
+        await consumer.stop()
