@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field
 
 # -- Topics API (Kafka REST Proxy v2) -----------------------------------------------------------
 
@@ -58,6 +58,12 @@ class TopicInfo(BaseModel):
     partitions: list[PartitionInfo]
 
 
+class ForbiddenBody(BaseModel):
+    """API Gateway's answer to a missing or wrong API key."""
+
+    message: str
+
+
 class ProxyErrorBody(BaseModel):
     error_code: int
     message: str
@@ -82,7 +88,7 @@ class PutRecordRequest(BaseModel):
     did) or a base64 string (stored decoded, as Kinesis does)."""
 
     StreamName: str | None = None
-    Data: Any
+    Data: dict[str, Any] | list[Any] | str
     PartitionKey: str = Field(min_length=1, max_length=256)
     ExplicitHashKey: str | None = None
     SequenceNumberForOrdering: str | None = None
@@ -99,9 +105,20 @@ class PutRecordsEntry(BaseModel):
     template's ``data``/``partition-key``."""
 
     model_config = ConfigDict(populate_by_name=True)
-    Data: Any = Field(default=None, validation_alias="data")
-    PartitionKey: str | None = Field(default=None, validation_alias="partition-key")
+    Data: dict[str, Any] | list[Any] | str | None = Field(
+        default=None, validation_alias=AliasChoices("Data", "data")
+    )
+    PartitionKey: str | None = Field(
+        default=None, validation_alias=AliasChoices("PartitionKey", "partition-key")
+    )
     ExplicitHashKey: str | None = None
+
+
+class PutRecordsRequest(BaseModel):
+    """Either spelling: ``Records`` (Kinesis) or ``records`` (the API Gateway template)."""
+
+    Records: list[PutRecordsEntry] | None = Field(default=None, min_length=1, max_length=500)
+    records: list[PutRecordsEntry] | None = Field(default=None, min_length=1, max_length=500)
 
 
 class PutRecordsResultEntry(BaseModel):

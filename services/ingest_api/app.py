@@ -7,9 +7,11 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from fastapi.exceptions import RequestValidationError
 
+from services.ingest_api import openapi
 from services.ingest_api.config import IngestSettings
-from services.ingest_api.errors import IngestError, ingest_error_handler
+from services.ingest_api.errors import IngestError, ingest_error_handler, validation_error_handler
 from services.ingest_api.middleware import RequestMetrics
 from services.ingest_api.producer import KafkaGateway
 from services.ingest_api.routes import service, streams, topics
@@ -57,8 +59,10 @@ def create_app(settings: IngestSettings) -> FastAPI:
     )
     app.state.api_keys = settings.api_keys()
     app.add_exception_handler(IngestError, ingest_error_handler)
+    app.add_exception_handler(RequestValidationError, validation_error_handler)
     app.add_middleware(RequestMetrics)
     app.include_router(topics.router)
     app.include_router(streams.router)
     app.include_router(service.router)
+    openapi.install(app)
     return app

@@ -15,6 +15,7 @@ class IngestSettings(PinpipeSettings):
     ingest_max_records: int = 10_000  # records per POST /topics request
     ingest_topic_pattern: str = RAW_TOPIC_PATTERN  # topics POST /topics may write to
     ingest_api_keys: SecretStr = SecretStr("")  # comma-separated; empty = no key required
+    ingest_max_shards: int = 64  # CreateStream's ShardCount limit
     ingest_create_raw_topics: bool = True  # declare <prefix>.pin|geo|user etc. at start-up
     ingest_metadata_max_age_seconds: float = 1.0  # min gap between refreshes for unknown topics
     ingest_linger_ms: int = 2  # producer batching delay

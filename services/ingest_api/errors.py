@@ -14,8 +14,8 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel
 
 from services.ingest_api.metrics import REJECTED
 
@@ -37,14 +37,12 @@ RECORD_RETRIABLE_ERROR = 50003
 RETRY_AFTER_SECONDS = 5
 
 
-class ProxyErrorBody(BaseModel):
-    error_code: int
-    message: str
+class ProxyJSONResponse(JSONResponse):
+    media_type = PROXY_MEDIA_TYPE
 
 
-class StreamErrorBody(BaseModel):
-    __type: str
-    message: str
+class StreamsJSONResponse(JSONResponse):
+    media_type = STREAMS_MEDIA_TYPE
 
 
 class IngestError(Exception):
@@ -99,6 +97,21 @@ def stream_not_found(name: str) -> StreamError:
     return StreamError(
         "ResourceNotFoundException", f"Stream {name} under account 000000000000 not found."
     )
+
+
+async def validation_error_handler(request: Request, exc: Exception) -> JSONResponse:
+    """FastAPI's own parameter validation (a query parameter out of range …), answered in the
+    format of the API the route belongs to."""
+    assert isinstance(exc, RequestValidationError)
+    first = exc.errors()[0] if exc.errors() else {"loc": (), "msg": "invalid request"}
+    where = ".".join(str(p) for p in first["loc"])
+    message = f"1 validation error detected: {where}: {first['msg']}"
+    error: IngestError
+    if request.url.path.startswith("/streams"):
+        error = StreamError("ValidationException", message)
+    else:
+        error = ProxyError(422, UNPROCESSABLE, message, "bad_request")
+    return await ingest_error_handler(request, error)
 
 
 async def ingest_error_handler(_request: Request, exc: Exception) -> JSONResponse:

@@ -22,7 +22,6 @@ MAX_PARTITION_KEY_LENGTH = 256
 MAX_RECORD_BYTES = 1024 * 1024
 MAX_RECORDS_PER_PUT = 500
 MAX_PUT_RECORDS_BYTES = 5 * 1024 * 1024
-MAX_SHARDS = 1024  # a sanity limit for CreateStream on one local broker
 
 
 @dataclass(frozen=True)

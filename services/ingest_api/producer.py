@@ -130,7 +130,7 @@ class KafkaGateway:
                 results.append(
                     await asyncio.wait_for(self.send(topic, value, key, partition), left)
                 )
-            except (BrokerUnavailable, asyncio.TimeoutError) as exc:
+            except (TimeoutError, BrokerUnavailable) as exc:
                 results.append(
                     exc if isinstance(exc, BrokerUnavailable) else BrokerUnavailable(repr(exc))
                 )

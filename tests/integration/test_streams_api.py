@@ -144,7 +144,7 @@ async def test_put_records_both_body_styles(
             "/streams/{s}/record",
             {"Data": 5, "PartitionKey": "k"},
             400,
-            "InvalidArgumentException",
+            "ValidationException",
         ),
         (
             "PUT",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import itertools
 
 import pytest
 from hypothesis import given
@@ -35,7 +36,7 @@ def test_ranges_as_kinesis_reports_them() -> None:
 def test_ranges_cover_the_key_space_without_gaps(shards: int) -> None:
     ranges = hash_key_ranges(shards)
     assert ranges[0].start == 0 and ranges[-1].end == MAX_HASH_KEY
-    assert all(a.end + 1 == b.start for a, b in zip(ranges, ranges[1:], strict=False))
+    assert all(a.end + 1 == b.start for a, b in itertools.pairwise(ranges))
 
 
 @pytest.mark.parametrize(

@@ -18,7 +18,10 @@ async def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/readyz", responses={503: {"description": "not connected to Kafka"}})
+@router.get(
+    "/readyz",
+    responses={503: {"description": "not connected to Kafka", "model": dict[str, str]}},
+)
 async def readyz(request: Request, response: Response) -> dict[str, str]:
     """Connected to Kafka (a metadata request answers)."""
     gateway = gateway_of(request)
@@ -32,7 +35,11 @@ async def readyz(request: Request, response: Response) -> dict[str, str]:
     return {"status": "ready"}
 
 
-@router.get("/metrics")
+@router.get(
+    "/metrics",
+    response_class=Response,
+    responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}}}},
+)
 async def metrics() -> Response:
     """Prometheus metrics."""
     return Response(METRICS.render(), media_type=CONTENT_TYPE)

@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import base64
 import binascii
-from typing import Any
+from typing import Annotated, Any
 
 import orjson
 from aiokafka.errors import TopicAlreadyExistsError
-from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from pydantic import BaseModel, ValidationError
 
 from services.ingest_api import kinesis
@@ -24,12 +24,14 @@ from services.ingest_api.errors import (
     RETRY_AFTER_SECONDS,
     STREAMS_MEDIA_TYPE,
     StreamError,
+    StreamsJSONResponse,
     stream_not_found,
 )
 from services.ingest_api.metrics import RECORDS
+from services.ingest_api.openapi import request_body, stream_errors
 from services.ingest_api.producer import BrokerUnavailable, KafkaGateway
 from services.ingest_api.routes.common import gateway_of, read_json
-from services.ingest_api.stream_registry import REGISTRY_TOPIC, StreamRegistry
+from services.ingest_api.stream_registry import StreamRegistry
 from shared.api_models import (
     CreateStreamRequest,
     DescribeStreamResponse,
@@ -37,24 +39,20 @@ from shared.api_models import (
     PutRecordRequest,
     PutRecordResponse,
     PutRecordsEntry,
+    PutRecordsRequest,
     PutRecordsResponse,
-    StreamErrorBody,
 )
 
 STREAM_PREFIX = "streaming-"
-_ERRORS: dict[int | str, dict[str, Any]] = {
-    400: {
-        "model": StreamErrorBody,
-        "description": "ResourceNotFoundException, ResourceInUseException, "
-        "InvalidArgumentException, ValidationException",
-    },
-    403: {"description": 'missing or wrong x-api-key: {"message": "Forbidden"}'},
-    413: {"model": StreamErrorBody, "description": "body over the size limit"},
-    503: {"model": StreamErrorBody, "description": "ServiceUnavailable: Kafka unavailable; retry"},
-}
+_ERRORS = stream_errors()
+StreamName = Annotated[
+    str, Path(pattern=kinesis.STREAM_NAME_RE.pattern, description="[a-zA-Z0-9_.-]{1,128}")
+]
 
 router = APIRouter(
-    tags=["streams (Kinesis via API Gateway)"], dependencies=[Depends(require_api_key)]
+    tags=["streams (Kinesis via API Gateway)"],
+    dependencies=[Depends(require_api_key)],
+    default_response_class=StreamsJSONResponse,
 )
 
 
@@ -106,15 +104,21 @@ async def _body(request: Request, model: type[BaseModel], limit: int) -> Any:
         raise _validation(exc) from exc
 
 
-async def _shards(gateway: KafkaGateway, name: str) -> list[int]:
+async def _shards(gateway: KafkaGateway, registry: StreamRegistry, name: str) -> list[int]:
     _check_name(name)
     try:
         partitions = await gateway.partitions(name)
     except BrokerUnavailable as exc:
         raise _unavailable(exc) from exc
-    if partitions is None or name == REGISTRY_TOPIC:
+    if partitions is None or not _is_stream(registry, name):
         raise stream_not_found(name)
     return partitions
+
+
+def _is_stream(registry: StreamRegistry, name: str) -> bool:
+    """Streams are the topics made by CreateStream and the ``streaming-…`` topics; the API
+    never reaches other topics (clean topics, the DLQ, internal ones)."""
+    return name.startswith(STREAM_PREFIX) or name in registry.created
 
 
 def _data_bytes(data: Any) -> bytes:
@@ -157,7 +161,7 @@ async def list_streams(
         topics = await gateway.topics()
     except BrokerUnavailable as exc:
         raise _unavailable(exc) from exc
-    names = sorted(t for t in topics if t.startswith(STREAM_PREFIX) or t in registry.created)
+    names = sorted(t for t in topics if _is_stream(registry, t))
     if exclusive_start is not None:
         names = [n for n in names if n > exclusive_start]
     page = names[:limit]
@@ -182,15 +186,22 @@ async def list_streams(
     )
 
 
-@router.post("/streams/{name}", responses=_ERRORS)
-async def create_stream(name: str, request: Request) -> Response:
+@router.post(
+    "/streams/{name}",
+    response_model=dict[str, str],
+    responses=_ERRORS,
+    openapi_extra=request_body(CreateStreamRequest, "application/json", STREAMS_MEDIA_TYPE),
+)
+async def create_stream(name: StreamName, request: Request) -> Response:
     """CreateStream: a topic with ``ShardCount`` partitions (default PINPIPE_TOPIC_PARTITIONS)."""
     _check_name(name)
     gateway = gateway_of(request)
     body: CreateStreamRequest = await _body(request, CreateStreamRequest, 64 * 1024)
     shards = body.ShardCount or gateway.settings.topic_partitions
-    if shards > kinesis.MAX_SHARDS:
-        raise StreamError("LimitExceededException", f"ShardCount over {kinesis.MAX_SHARDS}")
+    if shards > gateway.settings.ingest_max_shards:
+        raise StreamError(
+            "LimitExceededException", f"ShardCount over {gateway.settings.ingest_max_shards}"
+        )
     try:
         await gateway.create_topic(name, shards)
     except TopicAlreadyExistsError as exc:
@@ -204,10 +215,10 @@ async def create_stream(name: str, request: Request) -> Response:
 
 
 @router.get("/streams/{name}", response_model=DescribeStreamResponse, responses=_ERRORS)
-async def describe_stream(name: str, request: Request) -> Response:
+async def describe_stream(name: StreamName, request: Request) -> Response:
     """DescribeStream: shards with their hash key and sequence number ranges."""
     gateway = gateway_of(request)
-    partitions = await _shards(gateway, name)
+    partitions = await _shards(gateway, _registry(request), name)
     try:
         configs = await gateway.topic_config(name)
         first = await gateway.beginning_offsets(name, partitions)
@@ -241,11 +252,11 @@ async def describe_stream(name: str, request: Request) -> Response:
     return _json(DescribeStreamResponse.model_validate({"StreamDescription": description}))
 
 
-@router.delete("/streams/{name}", responses=_ERRORS)
-async def delete_stream(name: str, request: Request) -> Response:
+@router.delete("/streams/{name}", response_model=dict[str, str], responses=_ERRORS)
+async def delete_stream(name: StreamName, request: Request) -> Response:
     """DeleteStream: deletes the topic and its records."""
     gateway = gateway_of(request)
-    await _shards(gateway, name)
+    await _shards(gateway, _registry(request), name)
     try:
         await gateway.delete_topic(name)
     except BrokerUnavailable as exc:
@@ -278,12 +289,17 @@ async def _put(
     return out
 
 
-@router.put("/streams/{name}/record", response_model=PutRecordResponse, responses=_ERRORS)
-async def put_record(name: str, request: Request) -> Response:
+@router.put(
+    "/streams/{name}/record",
+    response_model=PutRecordResponse,
+    responses=_ERRORS,
+    openapi_extra=request_body(PutRecordRequest, "application/json", STREAMS_MEDIA_TYPE),
+)
+async def put_record(name: StreamName, request: Request) -> Response:
     """PutRecord: the partition key's MD5 (or ``ExplicitHashKey``) picks the shard."""
     gateway = gateway_of(request)
     body: PutRecordRequest = await _body(request, PutRecordRequest, kinesis.MAX_RECORD_BYTES * 2)
-    shards = await _shards(gateway, name)
+    shards = await _shards(gateway, _registry(request), name)
     entry = (
         _data_bytes(body.Data),
         body.PartitionKey,
@@ -295,8 +311,13 @@ async def put_record(name: str, request: Request) -> Response:
     return _json(PutRecordResponse.model_validate(result))
 
 
-@router.put("/streams/{name}/records", response_model=PutRecordsResponse, responses=_ERRORS)
-async def put_records(name: str, request: Request) -> Response:
+@router.put(
+    "/streams/{name}/records",
+    response_model=PutRecordsResponse,
+    responses=_ERRORS,
+    openapi_extra=request_body(PutRecordsRequest, "application/json", STREAMS_MEDIA_TYPE),
+)
+async def put_records(name: StreamName, request: Request) -> Response:
     """PutRecords: Kinesis' ``{"Records": [{"Data", "PartitionKey"}]}`` or the API Gateway
     template's ``{"records": [{"data", "partition-key"}]}``; at most 500 records and 5 MiB.
     Results come in request order; a failed record has ``ErrorCode`` and ``ErrorMessage``."""
@@ -314,7 +335,7 @@ async def put_records(name: str, request: Request) -> Response:
         raise StreamError(
             "ValidationException", f"Records has more than {kinesis.MAX_RECORDS_PER_PUT} records"
         )
-    shards = await _shards(gateway, name)
+    shards = await _shards(gateway, _registry(request), name)
     entries: list[tuple[bytes, str, int]] = []
     for item in items:
         try:

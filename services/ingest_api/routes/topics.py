@@ -34,34 +34,24 @@ from services.ingest_api.errors import (
     UNSUPPORTED_MEDIA_TYPE,
     VALUE_SCHEMA_MISSING,
     ProxyError,
+    ProxyJSONResponse,
 )
 from services.ingest_api.metrics import RECORDS
+from services.ingest_api.openapi import proxy_errors, request_body
 from services.ingest_api.producer import BrokerUnavailable
 from services.ingest_api.routes.common import gateway_of, read_json
-from shared.api_models import ProduceRequest, ProduceResponse, ProxyErrorBody, TopicInfo
+from shared.api_models import ProduceRequest, ProduceResponse, TopicInfo
 
 JSON_TYPES = frozenset({"application/vnd.kafka.json.v2+json", "application/json"})
 BINARY_TYPE = "application/vnd.kafka.binary.v2+json"
 SCHEMA_TYPES = frozenset(
     f"application/vnd.kafka.{fmt}.v2+json" for fmt in ("avro", "jsonschema", "protobuf")
 )
-_ERRORS: dict[int | str, dict[str, Any]] = {
-    status: {"model": ProxyErrorBody, "description": description}
-    for status, description in (
-        (403, "40301: topic outside PINPIPE_INGEST_TOPIC_PATTERN; or a missing/wrong x-api-key"),
-        (404, "40401: unknown topic; 40402: unknown partition"),
-        (
-            413,
-            "body over PINPIPE_INGEST_MAX_BODY_BYTES, or over PINPIPE_INGEST_MAX_RECORDS records",
-        ),
-        (415, "unsupported content type, or a schema format (no schema registry here)"),
-        (422, "malformed body; 42201/42202: schema format without key/value schema"),
-        (503, "50302: Kafka unavailable; retry after Retry-After seconds"),
-    )
-}
-_BODY_SCHEMA = {"$ref": "#/components/schemas/ProduceRequest"}
-
-router = APIRouter(tags=["topics (Kafka REST Proxy v2)"], dependencies=[Depends(require_api_key)])
+router = APIRouter(
+    tags=["topics (Kafka REST Proxy v2)"],
+    dependencies=[Depends(require_api_key)],
+    default_response_class=ProxyJSONResponse,
+)
 
 
 def broker_unavailable(detail: str) -> ProxyError:
@@ -142,13 +132,8 @@ async def _parse(request: Request, media_type: str) -> ProduceRequest:
 @router.post(
     "/topics/{topic}",
     response_model=ProduceResponse,
-    responses=_ERRORS,
-    openapi_extra={
-        "requestBody": {
-            "required": True,
-            "content": {t: {"schema": _BODY_SCHEMA} for t in sorted(JSON_TYPES | {BINARY_TYPE})},
-        }
-    },
+    responses=proxy_errors(404, 413, 415, 422, 503),
+    openapi_extra=request_body(ProduceRequest, *sorted(JSON_TYPES | {BINARY_TYPE})),
 )
 async def produce(topic: str, request: Request) -> Response:
     """Produce records to a topic. HTTP 200 even when single records fail: each has its
@@ -221,7 +206,7 @@ async def produce(topic: str, request: Request) -> Response:
     return Response(orjson.dumps(payload), media_type=PROXY_MEDIA_TYPE)
 
 
-@router.get("/topics", response_model=list[str], responses={503: _ERRORS[503]})
+@router.get("/topics", response_model=list[str], responses=proxy_errors(503))
 async def list_topics(request: Request) -> Response:
     """Every topic's name."""
     try:
@@ -231,9 +216,7 @@ async def list_topics(request: Request) -> Response:
     return Response(orjson.dumps(topics), media_type=PROXY_MEDIA_TYPE)
 
 
-@router.get(
-    "/topics/{topic}", response_model=TopicInfo, responses={404: _ERRORS[404], 503: _ERRORS[503]}
-)
+@router.get("/topics/{topic}", response_model=TopicInfo, responses=proxy_errors(404, 503))
 async def describe_topic(topic: str, request: Request) -> Response:
     """A topic's partitions and configuration."""
     gateway = gateway_of(request)
