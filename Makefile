@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: help setup setup-test up down test test-unit lint clean
+.PHONY: help setup setup-test up down test test-unit lint bench clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-11s %s\n", $$1, $$2}'
@@ -40,6 +40,10 @@ lint: setup ## ruff and mypy
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
+
+bench: setup ## Benchmarks (numbers printed and written under var/bench/)
+	@bash infra/require.sh go
+	$(PY) -m bench.ingest_bench
 
 clean: ## Remove var/ (local data, logs, Kafka state)
 	rm -rf var

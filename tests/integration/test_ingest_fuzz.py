@@ -3,6 +3,7 @@ no request, however odd, gets a 5xx, and every response matches what the OpenAPI
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 
 import pytest
@@ -42,7 +43,11 @@ def test_no_server_errors_and_responses_match_the_spec(api_schema: OpenApiSchema
     for operation in operations:
 
         @given(case=operation.as_strategy())
-        @settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))
+        @settings(
+            max_examples=int(os.environ.get("PINPIPE_FUZZ_EXAMPLES", "40")),
+            deadline=None,
+            suppress_health_check=list(HealthCheck),
+        )
         def fuzz(case: schemathesis.Case) -> None:
             response = case.call(timeout=30)
             assert response.status_code < 500, (

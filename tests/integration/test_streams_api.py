@@ -182,3 +182,19 @@ async def test_stream_errors_in_kinesis_style(
     assert response.status_code == status, response.text
     assert response.json()["__type"] == error_type
     assert response.json()["message"]
+
+
+async def test_non_ascii_data_is_a_client_error(ingest: IngestServer) -> None:
+    """Found by the fuzz: base64 decoding of non-ASCII text raised a 500."""
+    name = f"streaming-{ingest.prefix}-pin"
+    async with httpx.AsyncClient(base_url=ingest.url) as client:
+        response = await client.put(
+            f"/streams/{name}/record", json={"Data": "ü", "PartitionKey": "k"}
+        )
+        topics = await client.post(
+            f"/topics/{ingest.prefix}.pin",
+            json={"records": [{"value": "ü"}]},
+            headers={"Content-Type": "application/vnd.kafka.binary.v2+json"},
+        )
+    assert response.status_code == 400 and response.json()["__type"] == "InvalidArgumentException"
+    assert topics.status_code == 422 and topics.json()["error_code"] == 422

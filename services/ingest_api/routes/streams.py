@@ -128,7 +128,7 @@ def _data_bytes(data: Any) -> bytes:
     elif isinstance(data, str):
         try:
             encoded = base64.b64decode(data, validate=True)
-        except binascii.Error as exc:
+        except (binascii.Error, ValueError) as exc:  # ValueError: non-ASCII text
             raise _invalid("Data must be a JSON object or a base64-encoded string") from exc
     else:
         raise _invalid("Data must be a JSON object or a base64-encoded string")

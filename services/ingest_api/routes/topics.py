@@ -77,7 +77,7 @@ def _encode(value: Any, binary: bool, what: str) -> bytes | None:
         raise _unprocessable(f"binary {what} must be a base64 string")
     try:
         return base64.b64decode(value, validate=True)
-    except binascii.Error as exc:
+    except (binascii.Error, ValueError) as exc:  # ValueError: non-ASCII text
         raise _unprocessable(f"{what} is not valid base64") from exc
 
 

@@ -1,0 +1,1 @@
+"""bench: the benchmarks of ``make bench``; each prints its numbers and writes JSON to var/bench."""
