@@ -89,10 +89,6 @@ class StreamError(IngestError):
         return {"__type": self.type_name, "message": self.message}
 
 
-def forbidden() -> IngestError:
-    return IngestError(403, "Forbidden", "forbidden")
-
-
 def stream_not_found(name: str) -> StreamError:
     return StreamError(
         "ResourceNotFoundException", f"Stream {name} under account 000000000000 not found."

@@ -119,24 +119,23 @@ class KafkaGateway:
         it (at-least-once), but nothing is ever reported written that is not.
         """
         started = time.perf_counter()
-        deadline = started + self.settings.ingest_produce_timeout_ms / 1000
+        timeout = self.settings.ingest_produce_timeout_ms / 1000
         results: list[asyncio.Future[RecordMetadata] | BaseException] = []
-        for value, key, partition in records:
-            left = deadline - time.perf_counter()
-            if left <= 0:
-                results.append(BrokerUnavailable("not queued before the deadline"))
-                continue
-            try:
-                results.append(
-                    await asyncio.wait_for(self.send(topic, value, key, partition), left)
-                )
-            except (TimeoutError, BrokerUnavailable) as exc:
-                results.append(
-                    exc if isinstance(exc, BrokerUnavailable) else BrokerUnavailable(repr(exc))
-                )
+        try:
+            async with asyncio.timeout(timeout):  # one deadline for queueing every record
+                for value, key, partition in records:
+                    results.append(await self.send(topic, value, key, partition))
+        except (BrokerUnavailable, TimeoutError) as exc:
+            failure = (
+                exc
+                if isinstance(exc, BrokerUnavailable)
+                else BrokerUnavailable("not queued in time")
+            )
+            results += [failure] * (len(records) - len(results))
         futures = [f for f in results if isinstance(f, asyncio.Future)]
-        if futures:
-            await asyncio.wait(futures, timeout=max(0.0, deadline - time.perf_counter()))
+        left = timeout - (time.perf_counter() - started)
+        if futures and not all(f.done() for f in futures):
+            await asyncio.wait(futures, timeout=max(0.0, left))
         PRODUCE_SECONDS.observe(time.perf_counter() - started)
         return [_outcome(f) for f in results]
 

@@ -15,11 +15,10 @@ from typing import Annotated, Any
 
 import orjson
 from aiokafka.errors import TopicAlreadyExistsError
-from fastapi import APIRouter, Depends, Path, Query, Request, Response
+from fastapi import APIRouter, Path, Query, Request, Response
 from pydantic import BaseModel, ValidationError
 
 from services.ingest_api import kinesis
-from services.ingest_api.auth import require_api_key
 from services.ingest_api.errors import (
     RETRY_AFTER_SECONDS,
     STREAMS_MEDIA_TYPE,
@@ -51,7 +50,6 @@ StreamName = Annotated[
 
 router = APIRouter(
     tags=["streams (Kinesis via API Gateway)"],
-    dependencies=[Depends(require_api_key)],
     default_response_class=StreamsJSONResponse,
 )
 

@@ -15,10 +15,9 @@ import re
 from typing import Any
 
 import orjson
-from fastapi import APIRouter, Depends, Request, Response
+from fastapi import APIRouter, Request, Response
 from pydantic import ValidationError
 
-from services.ingest_api.auth import require_api_key
 from services.ingest_api.errors import (
     BROKER_UNAVAILABLE,
     KEY_SCHEMA_MISSING,
@@ -49,7 +48,6 @@ SCHEMA_TYPES = frozenset(
 )
 router = APIRouter(
     tags=["topics (Kafka REST Proxy v2)"],
-    dependencies=[Depends(require_api_key)],
     default_response_class=ProxyJSONResponse,
 )
 
