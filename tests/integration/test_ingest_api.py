@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import time
 import json
 from collections.abc import Callable
 
@@ -36,10 +37,12 @@ async def test_produce_json_records_like_the_original_emulator(
         "category": "art",
     }
     body = {"records": [{"value": pin}, {"key": "k", "value": {"index": 5}}]}
+    before_ms = time.time() * 1000
     async with httpx.AsyncClient(base_url=url) as client:
         response = await client.post(
             f"/topics/{prefix}.pin", content=json.dumps(body), headers=JSON_V2
         )
+    after_ms = time.time() * 1000
     assert response.status_code == 200, response.text
     payload = response.json()
     assert payload["key_schema_id"] is None and payload["value_schema_id"] is None
@@ -47,7 +50,9 @@ async def test_produce_json_records_like_the_original_emulator(
     assert all(
         isinstance(o["offset"], int) and o["partition"] in (0, 1) for o in payload["offsets"]
     )
-    records = await _consume(kafka_bootstrap, f"{prefix}.pin", 2)
+    stored = await consume_all(kafka_bootstrap, f"{prefix}.pin", 2)
+    assert all(before_ms - 1 <= m.timestamp <= after_ms + 1 for m in stored), "ingest time kept"
+    records = [(m.key, m.value) for m in stored]
     values = sorted((json.loads(v) for _, v in records), key=lambda v: v["index"])
     assert values == [pin, {"index": 5}]
     assert (b'"k"', b'{"index":5}') in records

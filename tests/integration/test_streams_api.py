@@ -162,6 +162,7 @@ async def test_put_records_both_body_styles(
             "ValidationException",
         ),
         ("PUT", "/streams/{s}/records", "{not json", 400, "SerializationException"),
+        ("POST", "/streams/big-{u}", {"ShardCount": 65}, 400, "LimitExceededException"),
     ],
 )
 async def test_stream_errors_in_kinesis_style(
