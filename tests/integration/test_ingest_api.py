@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import base64
-import time
 import json
+import time
 from collections.abc import Callable
 
 import httpx
