@@ -84,8 +84,25 @@ def emulator_run(
     rate: Annotated[
         float | None, typer.Option(min=0, help="Posts per second; 0 = unthrottled")
     ] = None,
+    random_sleep: Annotated[
+        bool, typer.Option(help="Sleep a random 0-1 s between posts, like the original")
+    ] = False,
+    mode: Annotated[
+        str | None, typer.Option(help="batch (POST /topics), stream (PUT /streams) or both")
+    ] = None,
     batch_size: Annotated[int | None, typer.Option(min=1, help="Posts per request")] = None,
     seed: Annotated[int | None, typer.Option(help="Random seed of the row picks")] = None,
+    replay: Annotated[
+        Path | None,
+        typer.Option(
+            exists=True,
+            dir_okay=False,
+            help="Post a recorded {pin,geo,user} JSONL sequence in order",
+        ),
+    ] = None,
+    api_key: Annotated[
+        str | None, typer.Option(help="x-api-key (default: PINPIPE_EMULATOR_API_KEY)")
+    ] = None,
     sent_log: Annotated[
         Path | None, typer.Option(help="Append every sent post to this JSONL file")
     ] = None,
@@ -93,20 +110,30 @@ def emulator_run(
         bool, typer.Option(help="Serve /metrics on PINPIPE_EMULATOR_METRICS_PORT")
     ] = True,
 ) -> None:
-    """Post random rows (pin, geo, user of one offset) to the ingest API."""
+    """Post rows to the ingest API: random offsets of the source database (repeats allowed, like
+    the original) or a recorded sequence. Prints posted / retried / failed at the end."""
     from services.emulator.config import EmulatorSettings
     from services.emulator.main import run
 
-    sent = run(
+    tally = run(
         EmulatorSettings(),
         count=count,
         rate=rate,
+        random_sleep=random_sleep,
+        mode=mode,
         batch_size=batch_size,
         seed_value=seed,
+        replay=replay,
+        api_key=api_key,
         sent_log=sent_log,
         serve_metrics=metrics,
     )
-    typer.echo(f"sent {sent} posts")
+    typer.echo(
+        f"posted {tally.posted} posts, retried {tally.retried} requests, "
+        f"failed {tally.failed} posts"
+    )
+    if tally.failed:
+        raise typer.Exit(code=1)
 
 
 @app.command("query")

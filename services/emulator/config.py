@@ -10,6 +10,8 @@ from shared.settings import DEFAULT_VAR_DIR, PinpipeSettings
 class EmulatorSettings(PinpipeSettings):
     source_db_url: SecretStr = SecretStr(f"sqlite:///{(DEFAULT_VAR_DIR / 'source.db').resolve()}")
     emulator_api_url: str = "http://127.0.0.1:8000"
+    emulator_api_key: SecretStr = SecretStr("")  # sent as x-api-key when set
+    emulator_mode: str = "batch"  # batch | stream | both
     emulator_rate: float = 2.0  # posts per second; 0 = as fast as the API takes them
     emulator_batch_size: int = 1  # posts per request
     emulator_metrics_port: int = 8004

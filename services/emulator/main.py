@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import random
 from pathlib import Path
 
 from prometheus_client import start_http_server
 
 from services.emulator import poster, seed
+from services.emulator.client import Tally
 from services.emulator.config import EmulatorSettings
 from services.emulator.metrics import METRICS
 from services.emulator.source_db import connect
@@ -35,11 +37,16 @@ def run(
     *,
     count: int | None,
     rate: float | None,
+    random_sleep: bool,
+    mode: str | None,
     batch_size: int | None,
     seed_value: int | None,
+    replay: Path | None,
+    api_key: str | None,
     sent_log: Path | None,
     serve_metrics: bool = True,
-) -> int:
+) -> Tally:
+    """Run the emulator until ``count`` posts, the end of ``replay``, or SIGTERM/SIGINT."""
     configure_logging("emulator", settings.log_level)
     if serve_metrics:
         start_http_server(
@@ -47,16 +54,28 @@ def run(
             settings.emulator_metrics_host,
             registry=METRICS.registry,
         )
-    engine = connect(settings.source_db_url.get_secret_value())
-    log.info("emulator starting", extra={"settings": settings.redacted()})
+    chosen_mode = mode or settings.emulator_mode
+    if chosen_mode not in ("batch", "stream", "both"):
+        raise ValueError(f"mode must be batch, stream or both, not {chosen_mode!r}")
+    log.info("emulator starting", extra={"settings": settings.redacted(), "mode": chosen_mode})
+    if replay is not None:
+        posts = poster.replayed_posts(replay)
+    else:
+        engine = connect(settings.source_db_url.get_secret_value())
+        posts = poster.random_posts(engine, random.Random(seed_value))
     return asyncio.run(
         poster.run(
-            engine,
             settings.emulator_api_url,
             settings.topic_prefix,
-            rate=settings.emulator_rate if rate is None else rate,
+            posts,
+            mode=chosen_mode,  # type: ignore[arg-type]  # checked above
+            pace=poster.Pace(
+                rate=settings.emulator_rate if rate is None else rate, random_sleep=random_sleep
+            ),
             count=count,
             batch_size=batch_size or settings.emulator_batch_size,
+            shards=settings.topic_partitions,
+            api_key=api_key or settings.emulator_api_key.get_secret_value() or None,
             seed=seed_value,
             sent_log=sent_log,
         )

@@ -1,121 +1,237 @@
-"""The emulator's loop: pick a random row offset (with repeats), read pin, geo and user at that
-offset, post them to the ingest API; retry transient failures with backoff, never drop a post.
+"""The emulator's loop: take posts (random row offsets with repeats, like the original, or a
+recorded sequence), send each one's pin, geo and user records to the ingest API in batch mode
+(REST proxy v2 bodies), stream mode (Kinesis-style records) or both, at a rate.
+
+SIGTERM/SIGINT let the post in flight finish; the run then ends and reports its tally.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
-import logging
 import random
+import signal
+import sys
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, Literal, TextIO
 
 import httpx
 from sqlalchemy import Engine
 
-from services.emulator.metrics import POSTS, REQUESTS, RETRIES
+from services.emulator.client import IngestClient, Tally
+from services.emulator.metrics import POSTS
 from services.emulator.source_db import read_post, row_count
-from shared.topics import RECORD_TYPES, RecordType, raw_batch_topic
+from shared.topics import RECORD_TYPES, RecordType, raw_batch_topic, raw_stream_topic
 
-log = logging.getLogger(__name__)
-JSON_V2 = "application/vnd.kafka.json.v2+json"
-MAX_BACKOFF_SECONDS = 10.0
-
-
-class PermanentPostError(Exception):
-    """The API refused a request for good (4xx): retrying would not help."""
+Mode = Literal["batch", "stream", "both"]
+Post = dict[RecordType, dict[str, Any]]
+JSON_V2 = {"Content-Type": "application/vnd.kafka.json.v2+json"}
 
 
-class Poster:
-    """Posts batches of rows to ``POST /topics/<prefix>.<type>`` (REST proxy v2 bodies)."""
+@dataclass(frozen=True)
+class Pace:
+    """Posts per second (0 = as fast as the API takes them), or the original's random 0-1 s
+    sleep between posts."""
 
-    def __init__(self, client: httpx.AsyncClient, prefix: str) -> None:
-        self.client = client
-        self.prefix = prefix
-
-    async def _post_with_retry(self, topic: str, records: list[dict[str, Any]]) -> None:
-        body = json.dumps({"records": [{"value": r} for r in records]}, default=str)
-        backoff = 0.2
-        while True:
-            reason = ""
-            try:
-                response = await self.client.post(
-                    f"/topics/{topic}", content=body, headers={"Content-Type": JSON_V2}
-                )
-                REQUESTS.labels(topic=topic, status=str(response.status_code)).inc()
-                if response.status_code == 200:
-                    failed = [o for o in response.json()["offsets"] if o.get("error_code")]
-                    if not failed:
-                        return
-                    reason = "record_error"
-                elif 400 <= response.status_code < 500 and response.status_code != 429:
-                    raise PermanentPostError(
-                        f"{topic}: HTTP {response.status_code} {response.text}"
-                    )
-                else:
-                    reason = f"http_{response.status_code}"
-            except httpx.TransportError as exc:
-                reason = type(exc).__name__
-            RETRIES.labels(reason=reason).inc()
-            log.warning(
-                "post failed; retrying",
-                extra={"topic": topic, "reason": reason, "backoff": backoff},
-            )
-            await asyncio.sleep(backoff)
-            backoff = min(backoff * 2, MAX_BACKOFF_SECONDS)
-
-    async def post(self, posts: list[dict[RecordType, dict[str, Any]]]) -> None:
-        """Post one batch of posts: one request per record type, pin first (as the original)."""
-        for record_type in RECORD_TYPES:
-            records = [post[record_type] for post in posts if record_type in post]
-            if records:
-                await self._post_with_retry(raw_batch_topic(self.prefix, record_type), records)
+    rate: float = 0.0
+    random_sleep: bool = False
 
 
-async def run(
-    engine: Engine,
-    api_url: str,
-    prefix: str,
-    *,
-    rate: float,
-    count: int | None,
-    batch_size: int,
-    seed: int | None,
-    sent_log: Path | None = None,
-    on_progress: Callable[[int], None] | None = None,
-) -> int:
-    """Post ``count`` posts (forever when None) at ``rate`` posts/s; return how many were sent."""
+async def random_posts(engine: Engine, rng: random.Random) -> AsyncIterator[Post]:
+    """Forever: a random row offset (repeats allowed), its rows of all three tables."""
     rows = await asyncio.to_thread(row_count, engine)
     if rows == 0:
         raise RuntimeError("the source database is empty: run `pinpipe emulator seed-db` first")
+    while True:
+        yield await asyncio.to_thread(read_post, engine, rng.randrange(rows))
+
+
+async def replayed_posts(path: Path) -> AsyncIterator[Post]:
+    """The posts of a recorded sequence (one ``{"pin", "geo", "user"}`` per line), in order."""
+    with path.open(encoding="utf-8") as handle:
+        for number, line in enumerate(handle, 1):
+            if line.strip():
+                post = json.loads(line)
+                if not isinstance(post, dict) or not set(post) <= set(RECORD_TYPES):
+                    raise ValueError(f"{path}:{number}: not a {{pin, geo, user}} object")
+                yield post
+
+
+class Sender:
+    """Sends batches of posts in the chosen mode(s)."""
+
+    def __init__(self, api: IngestClient, prefix: str, mode: Mode, headers: dict[str, str]) -> None:
+        self.api = api
+        self.prefix = prefix
+        self.mode = mode
+        self.headers = headers
+
+    async def ensure_streams(self, shards: int) -> None:
+        """Create the stream topics this run writes to, when they are missing."""
+        if self.mode == "batch":
+            return
+        for record_type in RECORD_TYPES:
+            name = raw_stream_topic(self.prefix, record_type)
+            found = await self.api.client.get(f"/streams/{name}", headers=self.headers)
+            if (
+                found.status_code == 400
+                and found.json().get("__type") == "ResourceNotFoundException"
+            ):
+                await self.api.send(
+                    "POST",
+                    f"/streams/{name}",
+                    {"ShardCount": shards},
+                    label=name,
+                    headers=self.headers,
+                )
+
+    async def send(self, posts: list[Post]) -> bool:
+        """One request per record type and mode, pin first as the original; True when all
+        of them were accepted."""
+        ok = True
+        for record_type in RECORD_TYPES:
+            records = [post[record_type] for post in posts if record_type in post]
+            if not records:
+                continue
+            if self.mode in ("batch", "both"):
+                topic = raw_batch_topic(self.prefix, record_type)
+                batch_body: dict[str, Any] = {"records": [{"value": r} for r in records]}
+                ok &= await self.api.send(
+                    "POST",
+                    f"/topics/{topic}",
+                    batch_body,
+                    label=topic,
+                    headers={**self.headers, **JSON_V2},
+                )
+            if self.mode in ("stream", "both"):
+                stream = raw_stream_topic(self.prefix, record_type)
+                body: dict[str, Any]
+                if len(records) == 1:
+                    body = {
+                        "StreamName": stream,
+                        "Data": records[0],
+                        "PartitionKey": _key(record_type, records[0]),
+                    }
+                    path = f"/streams/{stream}/record"
+                else:
+                    body = {
+                        "Records": [
+                            {"Data": r, "PartitionKey": _key(record_type, r)} for r in records
+                        ]
+                    }
+                    path = f"/streams/{stream}/records"
+                ok &= await self.api.send("PUT", path, body, label=stream, headers=self.headers)
+        return ok
+
+
+def _key(record_type: RecordType, record: dict[str, Any]) -> str:
+    """The partition key: the post's id, so one post's records share a shard per stream."""
+    return str(record.get("index" if record_type == "pin" else "ind", "0"))
+
+
+class Progress:
+    """A live line on a terminal: posts, rate, retries, failures."""
+
+    def __init__(self, tally: Tally, out: TextIO = sys.stderr) -> None:
+        self.tally = tally
+        self.out = out
+        self.enabled = out.isatty()
+        self.started = time.monotonic()
+        self.shown = 0.0
+
+    def update(self, *, final: bool = False) -> None:
+        now = time.monotonic()
+        if not self.enabled or (not final and now - self.shown < 0.5):
+            return
+        self.shown = now
+        rate = self.tally.posted / max(now - self.started, 1e-9)
+        self.out.write(
+            f"\rposted {self.tally.posted}  {rate:,.1f} posts/s  retried {self.tally.retried}"
+            f"  failed {self.tally.failed}" + ("\n" if final else "")
+        )
+        self.out.flush()
+
+
+async def run(
+    api_url: str,
+    prefix: str,
+    posts: AsyncIterator[Post],
+    *,
+    mode: Mode = "batch",
+    pace: Pace = Pace(),
+    count: int | None = None,
+    batch_size: int = 1,
+    shards: int = 4,
+    api_key: str | None = None,
+    seed: int | None = None,
+    sent_log: Path | None = None,
+    on_progress: Callable[[Tally], None] | None = None,
+) -> Tally:
+    """Send ``count`` posts (all of ``posts`` when None) and return the tally."""
     rng = random.Random(seed)
-    sent = 0
-    log_handle: TextIO | None = sent_log.open("a", encoding="utf-8") if sent_log else None
+    tally = Tally()
+    progress = Progress(tally)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    headers = {"x-api-key": api_key} if api_key else {}
+    log_handle = sent_log.open("a", encoding="utf-8") if sent_log else None
     started = time.monotonic()
     try:
         async with httpx.AsyncClient(base_url=api_url, timeout=30.0) as client:
-            poster = Poster(client, prefix)
-            while count is None or sent < count:
-                size = batch_size if count is None else min(batch_size, count - sent)
-                offsets = [rng.randrange(rows) for _ in range(size)]
-                posts = [await asyncio.to_thread(read_post, engine, offset) for offset in offsets]
-                await poster.post(posts)
-                sent += len(posts)
-                POSTS.labels(status="ok").inc(len(posts))
-                if log_handle is not None:
-                    for post in posts:
-                        log_handle.write(json.dumps(post, default=str) + "\n")
-                    log_handle.flush()
+            sender = Sender(IngestClient(client, tally, rng), prefix, mode, headers)
+            await sender.ensure_streams(shards)
+
+            async def flush(batch: list[Post]) -> None:
+                if await sender.send(batch):
+                    tally.posted += len(batch)
+                    POSTS.labels(status="ok").inc(len(batch))
+                    if log_handle is not None:
+                        log_handle.writelines(json.dumps(p, default=str) + "\n" for p in batch)
+                        log_handle.flush()
+                else:
+                    for _ in batch:
+                        tally.fail("refused")
+                    POSTS.labels(status="failed").inc(len(batch))
+                progress.update()
                 if on_progress is not None:
-                    on_progress(sent)
-                if rate > 0:
-                    ahead = sent / rate - (time.monotonic() - started)
-                    if ahead > 0:
-                        await asyncio.sleep(ahead)
+                    on_progress(tally)
+
+            batch: list[Post] = []
+            async for post in posts:
+                batch.append(post)
+                done = tally.posted + tally.failed
+                if len(batch) < batch_size and (count is None or done + len(batch) < count):
+                    continue
+                await flush(batch)
+                batch = []
+                done = tally.posted + tally.failed
+                if stop.is_set() or (count is not None and done >= count):
+                    break
+                if pace.random_sleep:
+                    await _sleep_or_stop(stop, rng.uniform(0, 1))
+                elif pace.rate > 0:
+                    await _sleep_or_stop(stop, done / pace.rate - (time.monotonic() - started))
+                if stop.is_set():
+                    break
+            if batch:  # the end of a replayed sequence
+                await flush(batch)
     finally:
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(signum)
         if log_handle is not None:
             log_handle.close()
-    return sent
+        progress.update(final=True)
+    return tally
+
+
+async def _sleep_or_stop(stop: asyncio.Event, seconds: float) -> None:
+    if seconds > 0:
+        try:
+            await asyncio.wait_for(stop.wait(), seconds)
+        except TimeoutError:
+            pass

@@ -138,7 +138,7 @@ def _run_emulator(pipeline: dict[str, str], sent_log: Path) -> None:
         timeout=300,
     )
     assert result.returncode == 0, result.stdout + result.stderr
-    assert f"sent {POSTS} posts" in result.stdout
+    assert f"posted {POSTS} posts" in result.stdout
 
 
 def test_counts_live_and_in_the_lake_equal_what_the_emulator_sent(
