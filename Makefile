@@ -44,6 +44,7 @@ lint: setup ## ruff and mypy
 bench: setup ## Benchmarks (numbers printed and written under var/bench/)
 	@bash infra/require.sh go
 	$(PY) -m bench.ingest_bench
+	$(PY) -m bench.emulator_bench
 
 clean: ## Remove var/ (local data, logs, Kafka state)
 	rm -rf var

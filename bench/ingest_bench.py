@@ -16,35 +16,17 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
-import socket
 import subprocess
-import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
-import httpx
 from aiokafka import AIOKafkaProducer
 
-ROOT = Path(__file__).resolve().parents[1]
+from bench.local_stack import ROOT, local_stack
+
 SAMPLE = ROOT.parent / "shared" / "pinterest-data" / "raw_union" / "pinterest_data.jsonl"
 TOPIC = "bench.pin"
-
-
-def _free_port(start: int, span: int = 1) -> int:
-    for port in range(start, start + 2000, span + 1):
-        ok = True
-        for p in range(port, port + span + 1):
-            with socket.socket() as s:
-                try:
-                    s.bind(("127.0.0.1", p))
-                except OSError:
-                    ok = False
-        if ok:
-            return port
-    raise RuntimeError("no free port")
 
 
 def _records(count: int) -> list[dict[str, Any]]:
@@ -124,45 +106,9 @@ def main() -> None:
     args = parser.parse_args()
 
     vegeta = _install_vegeta()
-    state = Path(tempfile.mkdtemp(prefix="pinpipe-bench-"))
-    kafka_port, api_port = _free_port(39092, span=1), _free_port(38000)
-    kafka_env = {
-        **os.environ,
-        "KAFKA_PORT": str(kafka_port),
-        "KAFKA_STATE_DIR": str(state / "kafka"),
-    }
-    kafka_script = str(ROOT / "infra" / "kafka" / "kafka.sh")
-    subprocess.run(["bash", kafka_script, "start"], env=kafka_env, check=True)
-    bootstrap = f"127.0.0.1:{kafka_port}"
-    env = {
-        **os.environ,
-        "PINPIPE_KAFKA_BOOTSTRAP_SERVERS": bootstrap,
-        "PINPIPE_TOPIC_PREFIX": "bench",
-        "PINPIPE_TOPIC_PARTITIONS": "4",
-        "PINPIPE_INGEST_PORT": str(api_port),
-        "PINPIPE_LOG_LEVEL": "WARNING",
-    }
-    api_log = open(state / "api.log", "wb")  # the child writes it until the end
-    api = subprocess.Popen(
-        [sys.executable, "-m", "cli.main", "ingest-api"],
-        env=env,
-        cwd=ROOT,
-        stdout=subprocess.DEVNULL,
-        stderr=api_log,
-    )
     results: dict[str, Any] = {}
-    try:
-        url = f"http://127.0.0.1:{api_port}"
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(url + "/readyz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline or api.poll() is not None:
-                raise RuntimeError(f"ingest API did not start; see {state / 'api.log'}")
-            time.sleep(0.2)
+    with local_stack(prefix="bench", partitions=4) as stack:
+        url, bootstrap, state = stack.api_url, stack.bootstrap, stack.state
         records = _records(args.records)
         values = [json.dumps(r).encode() for r in records]
         average = sum(map(len, values)) // len(values)
@@ -233,11 +179,6 @@ def main() -> None:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps(results, indent=2))
         print(f"written to {args.out}")
-    finally:
-        api.terminate()
-        api.wait(timeout=30)
-        api_log.close()
-        subprocess.run(["bash", kafka_script, "stop"], env=kafka_env, check=False)
 
 
 if __name__ == "__main__":

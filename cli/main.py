@@ -91,6 +91,9 @@ def emulator_run(
         str | None, typer.Option(help="batch (POST /topics), stream (PUT /streams) or both")
     ] = None,
     batch_size: Annotated[int | None, typer.Option(min=1, help="Posts per request")] = None,
+    concurrency: Annotated[
+        int, typer.Option(min=1, help="Batches in flight at once (order kept only with 1)")
+    ] = 1,
     seed: Annotated[int | None, typer.Option(help="Random seed of the row picks")] = None,
     replay: Annotated[
         Path | None,
@@ -122,6 +125,7 @@ def emulator_run(
         random_sleep=random_sleep,
         mode=mode,
         batch_size=batch_size,
+        concurrency=concurrency,
         seed_value=seed,
         replay=replay,
         api_key=api_key,

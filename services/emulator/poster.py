@@ -23,7 +23,7 @@ from sqlalchemy import Engine
 
 from services.emulator.client import IngestClient, Tally
 from services.emulator.metrics import POSTS
-from services.emulator.source_db import read_post, row_count
+from services.emulator.source_db import RowReader
 from shared.topics import RECORD_TYPES, RecordType, raw_batch_topic, raw_stream_topic
 
 Mode = Literal["batch", "stream", "both"]
@@ -40,13 +40,16 @@ class Pace:
     random_sleep: bool = False
 
 
-async def random_posts(engine: Engine, rng: random.Random) -> AsyncIterator[Post]:
-    """Forever: a random row offset (repeats allowed), its rows of all three tables."""
-    rows = await asyncio.to_thread(row_count, engine)
-    if rows == 0:
+async def random_posts(engine: Engine, rng: random.Random, chunk: int = 50) -> AsyncIterator[Post]:
+    """Forever: a random row offset (repeats allowed), its rows of all three tables. Rows are
+    read ``chunk`` offsets at a time, off the event loop."""
+    reader = await asyncio.to_thread(RowReader, engine)
+    if reader.rows == 0:
         raise RuntimeError("the source database is empty: run `pinpipe emulator seed-db` first")
     while True:
-        yield await asyncio.to_thread(read_post, engine, rng.randrange(rows))
+        offsets = [rng.randrange(reader.rows) for _ in range(chunk)]
+        for post in await asyncio.to_thread(reader.read, offsets):
+            yield post
 
 
 async def replayed_posts(path: Path) -> AsyncIterator[Post]:
@@ -89,31 +92,34 @@ class Sender:
                 )
 
     async def send(self, posts: list[Post]) -> bool:
-        """One request per record type and mode, pin first as the original; True when all
-        of them were accepted."""
-        ok = True
+        """One request per record type and mode, all at once; True when every one of them
+        was accepted. Each topic still gets its requests in order, one batch after another."""
+        requests = []
         for record_type in RECORD_TYPES:
             records = [post[record_type] for post in posts if record_type in post]
             if not records:
                 continue
             if self.mode in ("batch", "both"):
                 topic = raw_batch_topic(self.prefix, record_type)
-                batch_body: dict[str, Any] = {"records": [{"value": r} for r in records]}
-                ok &= await self.api.send(
-                    "POST",
-                    f"/topics/{topic}",
-                    batch_body,
-                    label=topic,
-                    headers={**self.headers, **JSON_V2},
+                batch_body = {"records": [{"value": r} for r in records]}
+                requests.append(
+                    self.api.send(
+                        "POST",
+                        f"/topics/{topic}",
+                        batch_body,
+                        label=topic,
+                        headers={**self.headers, **JSON_V2},
+                    )
                 )
             if self.mode in ("stream", "both"):
                 stream = raw_stream_topic(self.prefix, record_type)
                 body: dict[str, Any]
                 if len(records) == 1:
+                    record = records[0]
                     body = {
                         "StreamName": stream,
-                        "Data": records[0],
-                        "PartitionKey": _key(record_type, records[0]),
+                        "Data": record,
+                        "PartitionKey": _key(record_type, record),
                     }
                     path = f"/streams/{stream}/record"
                 else:
@@ -123,8 +129,10 @@ class Sender:
                         ]
                     }
                     path = f"/streams/{stream}/records"
-                ok &= await self.api.send("PUT", path, body, label=stream, headers=self.headers)
-        return ok
+                requests.append(
+                    self.api.send("PUT", path, body, label=stream, headers=self.headers)
+                )
+        return all(await asyncio.gather(*requests))
 
 
 def _key(record_type: RecordType, record: dict[str, Any]) -> str:
@@ -164,13 +172,18 @@ async def run(
     pace: Pace = Pace(),
     count: int | None = None,
     batch_size: int = 1,
+    concurrency: int = 1,
     shards: int = 4,
     api_key: str | None = None,
     seed: int | None = None,
     sent_log: Path | None = None,
     on_progress: Callable[[Tally], None] | None = None,
 ) -> Tally:
-    """Send ``count`` posts (all of ``posts`` when None) and return the tally."""
+    """Send ``count`` posts (all of ``posts`` when None) and return the tally.
+
+    ``concurrency`` batches may be in flight at once; with more than one, records of one topic
+    may arrive out of the order they were read in (a replay keeps its order only with 1).
+    """
     rng = random.Random(seed)
     tally = Tally()
     progress = Progress(tally)
@@ -201,25 +214,32 @@ async def run(
                 if on_progress is not None:
                     on_progress(tally)
 
+            in_flight: set[asyncio.Task[None]] = set()
             batch: list[Post] = []
+            queued = 0  # posts handed to a request so far
             async for post in posts:
                 batch.append(post)
-                done = tally.posted + tally.failed
-                if len(batch) < batch_size and (count is None or done + len(batch) < count):
+                if len(batch) < batch_size and (count is None or queued + len(batch) < count):
                     continue
-                await flush(batch)
+                if len(in_flight) >= concurrency:
+                    _, in_flight = await asyncio.wait(
+                        in_flight, return_when=asyncio.FIRST_COMPLETED
+                    )
+                in_flight.add(asyncio.create_task(flush(batch)))
+                queued += len(batch)
                 batch = []
-                done = tally.posted + tally.failed
-                if stop.is_set() or (count is not None and done >= count):
+                if stop.is_set() or (count is not None and queued >= count):
                     break
                 if pace.random_sleep:
                     await _sleep_or_stop(stop, rng.uniform(0, 1))
                 elif pace.rate > 0:
-                    await _sleep_or_stop(stop, done / pace.rate - (time.monotonic() - started))
+                    await _sleep_or_stop(stop, queued / pace.rate - (time.monotonic() - started))
                 if stop.is_set():
                     break
-            if batch:  # the end of a replayed sequence
-                await flush(batch)
+            if batch and not stop.is_set():  # the end of a replayed sequence
+                in_flight.add(asyncio.create_task(flush(batch)))
+            if in_flight:
+                await asyncio.gather(*in_flight)  # posts in flight always finish
     finally:
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.remove_signal_handler(signum)

@@ -93,17 +93,54 @@ def _jsonable(row: dict[str, Any]) -> dict[str, Any]:
     return {k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in row.items()}
 
 
+class RowReader:
+    """Reads the rows at given offsets of the three tables, like ``SELECT … ORDER BY key LIMIT
+    offset, 1`` on each table, but a whole chunk of offsets in one query per table: the ordered
+    keys of each table are read once, up front."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        with engine.connect() as conn:
+            self.keys: dict[RecordType, list[Any]] = {
+                record_type: list(
+                    conn.execute(
+                        select(table.c[ORDER_COLUMN[record_type]]).order_by(
+                            table.c[ORDER_COLUMN[record_type]]
+                        )
+                    ).scalars()
+                )
+                for record_type, table in TABLES.items()
+            }
+
+    @property
+    def rows(self) -> int:
+        return len(self.keys["pin"])
+
+    def read(self, offsets: list[int]) -> list[dict[RecordType, dict[str, Any]]]:
+        posts: list[dict[RecordType, dict[str, Any]]] = [{} for _ in offsets]
+        with self.engine.connect() as conn:
+            for record_type, table in TABLES.items():
+                keys = self.keys[record_type]
+                column = table.c[ORDER_COLUMN[record_type]]
+                wanted = {keys[o] for o in offsets if o < len(keys)}
+                found = {
+                    row[ORDER_COLUMN[record_type]]: _jsonable(dict(row))
+                    for row in conn.execute(select(table).where(column.in_(wanted))).mappings()
+                }
+                for post, offset in zip(posts, offsets, strict=True):
+                    if offset < len(keys) and keys[offset] in found:
+                        post[record_type] = found[keys[offset]]
+        return posts
+
+
 def read_post(engine: Engine, offset: int) -> dict[RecordType, dict[str, Any]]:
     """The pin, geo and user rows at one offset, like ``SELECT … LIMIT offset, 1``."""
     post: dict[RecordType, dict[str, Any]] = {}
     with engine.connect() as conn:
         for record_type, table in TABLES.items():
             order = table.c[ORDER_COLUMN[record_type]]
-            row = (
-                conn.execute(select(table).order_by(order).limit(1).offset(offset))
-                .mappings()
-                .first()
-            )
+            query = select(table).order_by(order).limit(1).offset(offset)
+            row = conn.execute(query).mappings().first()
             if row is not None:
                 post[record_type] = _jsonable(dict(row))
     return post

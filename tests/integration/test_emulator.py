@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+import os
 import random
+import signal
+import sys
 import threading
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
@@ -16,9 +20,10 @@ from fastapi.responses import JSONResponse
 from services.emulator import poster
 from services.emulator.seed import generated, seed
 from services.emulator.source_db import connect, read_post
+from tests.conftest import async_wait_until
 from tests.http_server import UvicornThread
 from tests.integration.conftest import IngestServer, consume_all
-from tests.servers import free_port
+from tests.servers import REPO_ROOT, free_port
 
 pytestmark = pytest.mark.integration
 REPLAY = (
@@ -128,3 +133,37 @@ async def test_permanent_4xx_is_counted_not_retried_forever(flaky: FlakyApi) -> 
     tally = await poster.run(flaky.server.url, "gone", _one_post(), count=1)
     assert (tally.posted, tally.retried, tally.failed) == (0, 0, 1)
     assert flaky.calls == 1
+
+
+async def test_sigterm_finishes_the_post_in_flight_and_reports(
+    flaky: FlakyApi, tmp_path: Path
+) -> None:
+    flaky.failures = 0
+    sequence = tmp_path / "sequence.jsonl"
+    sequence.write_text("".join(json.dumps({"pin": {"index": i}}) + "\n" for i in range(1000)))
+    env = {**os.environ, "PINPIPE_EMULATOR_API_URL": flaky.server.url, "PYTHONPATH": str(REPO_ROOT)}
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "cli.main",
+        "emulator",
+        "run",
+        "--replay",
+        str(sequence),
+        "--rate",
+        "20",
+        "--no-metrics",
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+    )
+    await async_wait_until(lambda: _answered(flaky, 5), seconds=30, what="a few posts")
+    process.send_signal(signal.SIGTERM)
+    stdout, _ = await asyncio.wait_for(process.communicate(), 30)
+    assert process.returncode == 0
+    posted = len(flaky.received)
+    assert 5 <= posted < 1000
+    assert f"posted {posted} posts, retried 0 requests, failed 0 posts" in stdout.decode()
+
+
+async def _answered(api: FlakyApi, count: int) -> bool:
+    return len(api.received) >= count

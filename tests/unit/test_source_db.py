@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from services.emulator.seed import generated, read_jsonl_dir, seed
-from services.emulator.source_db import connect, has_tables, read_post, row_count
+from services.emulator.source_db import RowReader, connect, has_tables, read_post, row_count
 
 
 def test_generation_is_deterministic_for_a_seed() -> None:
@@ -30,3 +30,12 @@ def test_load_the_real_sample(tmp_path: Path, shared_data: Path) -> None:
     first = read_post(engine, 0)
     assert first["pin"]["index"] == 4 and first["geo"]["country"] == "Albania"
     assert first["user"]["date_joined"] == "2015-10-21T21:26:45"
+
+
+def test_the_chunked_reader_reads_what_offset_queries_read(tmp_path: Path) -> None:
+    engine = connect(f"sqlite:///{tmp_path / 'source.db'}")
+    seed(engine, generated(60, seed_value=2))
+    reader = RowReader(engine)
+    offsets = [0, 59, 7, 7, 33, 12, 0]  # repeats, like the emulator's random picks
+    assert reader.rows == 60
+    assert reader.read(offsets) == [read_post(engine, o) for o in offsets]
