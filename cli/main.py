@@ -76,6 +76,25 @@ def emulator_seed_db(
     typer.echo(" ".join(f"{table}={count}" for table, count in counts.items()))
 
 
+@emulator_app.command("stats")
+def emulator_stats(
+    db: Annotated[
+        str | None, typer.Option(help="SQLAlchemy URL (default: PINPIPE_SOURCE_DB_URL)")
+    ] = None,
+    sample: Annotated[
+        Path, typer.Option(exists=True, file_okay=False, help="The real sample's raw_union folder")
+    ] = Path("../shared/pinterest-data/raw_union"),
+) -> None:
+    """Print the statistics the generator matches: the sample's next to the database's."""
+    from services.emulator.config import EmulatorSettings
+    from services.emulator.seed import read_jsonl_dir
+    from services.emulator.source_db import connect, read_all
+    from services.emulator.statistics import compare, render
+
+    engine = connect(db or EmulatorSettings().source_db_url.get_secret_value())
+    typer.echo(render(compare(read_jsonl_dir(sample), read_all(engine))))
+
+
 @emulator_app.command("run")
 def emulator_run(
     count: Annotated[

@@ -1,36 +1,29 @@
 """Fills a source database: generated rows (deterministic for a seed) or the real sample's
 JSON-lines files loaded as they are.
 
-The generator is a first approximation of the real sample's shape (13 categories, follower
-count formats, placeholder rows, ages, join dates, post timestamps); matching the sample's
-statistics with stated tolerances is the emulator issue's work.
+The generator draws every column that the analysis or the cleaning rules care about from
+distributions fitted to the real sample (``sample_fit.py``, made by ``fit_sample.py``); which
+statistics it matches, and how closely, is ``statistics.py`` (``pinpipe emulator stats``).
 """
 
 from __future__ import annotations
 
+import ast
 import json
 import random
 import uuid
 from collections.abc import Iterator
-from datetime import datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, insert
 
+from services.emulator import sample_fit as fit
 from services.emulator.source_db import TABLES, metadata
+from services.emulator.statistics import STORY_FORMAT
 from shared.topics import RecordType
 
-CATEGORIES = (
-    "christmas", "art", "quotes", "finance", "mens-fashion", "travel", "tattoos",
-    "education", "diy-and-crafts", "event-planning", "home-decor", "beauty", "vehicles",
-)  # fmt: skip
-COUNTRIES = (
-    "Albania", "Algeria", "Afghanistan", "Aruba", "American Samoa", "Andorra", "Argentina",
-    "Bangladesh", "Belgium", "Brazil", "Bulgaria", "Canada", "Chile", "Denmark", "Egypt",
-    "France", "Germany", "Greece", "India", "Japan", "Kenya", "Mexico", "Norway", "Peru",
-    "Poland", "Spain", "Sweden", "Thailand", "United Kingdom", "Vietnam",
-)  # fmt: skip
 FIRST_NAMES = ("Adam", "Holly", "Abigail", "Christopher", "Maria", "James", "Linda", "Omar")
 LAST_NAMES = ("Acosta", "Baker", "Ali", "Montgomery", "Garcia", "Smith", "Nguyen", "Khan")
 SEED_FILES: dict[RecordType, str] = {
@@ -38,63 +31,122 @@ SEED_FILES: dict[RecordType, str] = {
     "geo": "geolocation_data.jsonl",
     "user": "user_data.jsonl",
 }
+PLACEHOLDER = {
+    "title": "No Title Data Available",
+    "story": "No description available Story format",
+    "plain": "No description available",
+    "user": "User Info Error",
+    "tags": "N,o, ,T,a,g,s, ,A,v,a,i,l,a,b,l,e",
+    "image": "Image src error.",
+}
 
 
-def _follower_count(rng: random.Random) -> str:
-    roll = rng.random()
-    if roll < 0.05:
-        return "User Info Error"
-    if roll < 0.45:
-        return str(rng.randint(0, 999))
-    if roll < 0.9:
-        return f"{rng.randint(1, 999)}k"
-    return f"{rng.randint(1, 9)}M"
+class _Draw:
+    """Draws from the fitted distributions of ``sample_fit``."""
+
+    def __init__(self, rng: random.Random) -> None:
+        self.rng = rng
+
+    def weighted(self, counts: dict[Any, int]) -> Any:
+        return self.rng.choices(list(counts), weights=list(counts.values()))[0]
+
+    def quantile(self, points: list[float]) -> float:
+        """Inverse transform sampling through a piecewise-linear quantile function."""
+        position = self.rng.random() * (len(points) - 1)
+        low = int(position)
+        high = min(low + 1, len(points) - 1)
+        return points[low] + (points[high] - points[low]) * (position - low)
+
+    def chance(self, probability: float) -> bool:
+        return self.rng.random() < probability
+
+
+def _follower_count(draw: _Draw) -> str:
+    form = draw.weighted(fit.FOLLOWER_FORMAT_COUNTS)
+    if form == "M":
+        return f"{max(1, round(draw.quantile(fit.FOLLOWER_M_QUANTILES)))}M"
+    if form == "k":
+        return f"{max(1, round(draw.quantile(fit.FOLLOWER_K_QUANTILES)))}k"
+    return str(round(draw.quantile(fit.FOLLOWER_DIGITS_QUANTILES)))
+
+
+def _pin(draw: _Draw, ind: int) -> dict[str, Any]:
+    rng = draw.rng
+    category = draw.weighted(fit.CATEGORY_COUNTS)
+    topic = category.replace("-", " ").title()
+    poster = f"{rng.choice(('The', 'My', 'Simply', 'Daily'))} {topic} {rng.randint(1, 400)}"
+    pin = {
+        "index": ind,
+        "unique_id": str(uuid.UUID(int=rng.getrandbits(128), version=4)),
+        "title": f"{category.replace('-', ' ').title()} idea #{rng.randint(1, 99_999)}",
+        "description": f"Ideas and inspiration about {category.replace('-', ' ')}",
+        "poster_name": poster,
+        "follower_count": _follower_count(draw),
+        "tag_list": ",".join(
+            f"{category} {word}"
+            for word in rng.sample(("tips", "ideas", "diy", "inspo", "love", "style"), 3)
+        ),
+        "is_image_or_video": "video"
+        if draw.chance(fit.VIDEO_SHARE / (1 - fit.STORY_SHARE))
+        else "image",
+        "image_src": f"https://i.pinimg.com/originals/{rng.getrandbits(64):016x}.jpg",
+        "downloaded": 1,
+        "save_location": f"Local save in /data/{category}",
+        "category": category,
+    }
+    if draw.chance(fit.STORY_SHARE):
+        # Story-format rows carry the Story description; some also lose their title, image
+        # and tags, and the worst lose the poster too: the "User Info Error" set.
+        title, image, tags = ast.literal_eval(draw.weighted(fit.STORY_PLACEHOLDER_COUNTS))
+        pin.update(description=PLACEHOLDER["story"], is_image_or_video=STORY_FORMAT)
+        if title:
+            pin.update(
+                title=PLACEHOLDER["title"],
+                poster_name=PLACEHOLDER["user"],
+                follower_count=PLACEHOLDER["user"],
+            )
+        if image:
+            pin.update(image_src=PLACEHOLDER["image"], downloaded=0)
+        if tags:
+            pin["tag_list"] = PLACEHOLDER["tags"]
+        return pin
+    if draw.chance(fit.PLAIN_NO_DESCRIPTION_SHARE / (1 - fit.STORY_SHARE)):
+        pin["description"] = PLACEHOLDER["plain"]
+    if draw.chance(fit.TAG_PLACEHOLDER_OUTSIDE_STORY_SHARE / (1 - fit.STORY_SHARE)):
+        pin["tag_list"] = PLACEHOLDER["tags"]
+    for column, share in fit.TRAILING_WHITESPACE_SHARES.items():
+        # the sample's shares are over all rows; story rows (returned above) never have it
+        if pin[column] != PLACEHOLDER["plain"] and draw.chance(share / (1 - fit.STORY_SHARE)):
+            pin[column] = pin[column] + rng.choice((" ", "  ", "\n"))
+    return pin
+
+
+def _utc(epoch_seconds: float) -> datetime:
+    """A naive UTC datetime (the DATETIME columns hold UTC), to the second."""
+    return datetime.fromtimestamp(round(epoch_seconds), UTC).replace(tzinfo=None)
 
 
 def generate_rows(count: int, seed: int) -> Iterator[dict[RecordType, dict[str, Any]]]:
-    """``count`` posts (pin, geo, user of one ``ind``), the same for the same seed."""
-    rng = random.Random(seed)
-    ind = 0
-    for _ in range(count):
-        ind += rng.randint(1, 3)  # sparse like the original's 4…10,997
-        category = rng.choice(CATEGORIES)
-        story = rng.random() < 0.04
+    """``count`` posts (pin, geo, user of one ``ind``), the same for the same seed, drawn from
+    the distributions fitted to the real sample (``sample_fit``)."""
+    draw = _Draw(random.Random(seed))
+    rng = draw.rng
+    for ind in range(count):
         yield {
-            "pin": {
-                "index": ind,
-                "unique_id": str(uuid.UUID(int=rng.getrandbits(128), version=4)),
-                "title": "No Title Data Available" if story else f"A {category} idea #{ind}",
-                "description": "No description available Story format"
-                if story
-                else f"Ideas about {category} ",
-                "poster_name": "User Info Error" if story else f"Poster {rng.randint(1, 500)}",
-                "follower_count": "User Info Error" if story else _follower_count(rng),
-                "tag_list": "N,o, ,T,a,g,s, ,A,v,a,i,l,a,b,l,e"
-                if story
-                else f"{category} tips,{category} ideas",
-                "is_image_or_video": "multi-video(story page format)" if story else "image",
-                "image_src": "Image src error."
-                if story
-                else f"https://i.pinimg.com/originals/{rng.getrandbits(64):016x}.jpg",
-                "downloaded": 0 if story else 1,
-                "save_location": f"Local save in /data/{category}",
-                "category": category,
-            },
+            "pin": _pin(draw, ind),
             "geo": {
                 "ind": ind,
-                "timestamp": datetime(2017, 10, 1)
-                + timedelta(seconds=rng.randint(0, 5 * 365 * 86400)),
-                "latitude": round(rng.uniform(-90, 90), 4),
-                "longitude": round(rng.uniform(-180, 180), 4),
-                "country": rng.choice(COUNTRIES),
+                "timestamp": _utc(draw.quantile(fit.POST_TIME_QUANTILES)),
+                "latitude": round(draw.quantile(fit.LATITUDE_QUANTILES), 4),
+                "longitude": round(draw.quantile(fit.LONGITUDE_QUANTILES), 4),
+                "country": draw.weighted(fit.COUNTRY_COUNTS),
             },
             "user": {
                 "ind": ind,
                 "first_name": rng.choice(FIRST_NAMES),
                 "last_name": rng.choice(LAST_NAMES),
-                "age": rng.randint(20, 60),
-                "date_joined": datetime(2015, 10, 1)
-                + timedelta(seconds=rng.randint(0, 2 * 365 * 86400)),
+                "age": draw.weighted(fit.AGE_COUNTS),
+                "date_joined": _utc(draw.quantile(fit.JOINED_TIME_QUANTILES)),
             },
         }
 

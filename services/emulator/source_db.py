@@ -144,3 +144,12 @@ def read_post(engine: Engine, offset: int) -> dict[RecordType, dict[str, Any]]:
             if row is not None:
                 post[record_type] = _jsonable(dict(row))
     return post
+
+
+def read_all(engine: Engine) -> dict[RecordType, list[dict[str, Any]]]:
+    """Every row of the three tables (for ``pinpipe emulator stats``)."""
+    with engine.connect() as conn:
+        return {
+            record_type: [dict(row) for row in conn.execute(select(table)).mappings()]
+            for record_type, table in TABLES.items()
+        }
