@@ -20,8 +20,8 @@ $(STAMP): pyproject.toml requirements.lock
 setup: $(STAMP) ## Install what is missing: .venv, Python packages, Kafka jars (idempotent)
 	@bash infra/kafka/kafka.sh install
 
-setup-test: setup ## setup, plus the S3 server the tests use (SeaweedFS, built once)
-	@bash infra/require.sh go curl
+setup-test: setup ## setup, plus what the tests use: SeaweedFS (built once), PostgreSQL, MariaDB
+	@bash infra/require.sh go curl postgres mariadb
 	@bash infra/s3/seaweedfs.sh install
 
 up: setup ## Start Kafka and the five services locally, print the URLs; Ctrl-C stops all

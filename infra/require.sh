@@ -1,13 +1,17 @@
 #!/usr/bin/env bash
 # Makes sure the system tools pinpipe builds and runs with are present; installs the missing
 # ones from Debian's packages when running as root (as CI does), else says what to install.
-#   infra/require.sh python java mvn go curl
+#   infra/require.sh python java mvn go curl postgres mariadb
 set -euo pipefail
 
 declare -A package=(
   [python]=python3-venv [java]=openjdk-17-jre-headless [mvn]=maven [go]=golang-go [curl]=curl
+  [postgres]=postgresql [mariadb]=mariadb-server
 )
-declare -A probe=([python]=python3 [java]=java [mvn]=mvn [go]=go [curl]=curl)
+declare -A probe=(
+  [python]=python3 [java]=java [mvn]=mvn [go]=go [curl]=curl
+  [postgres]=pg_ctlcluster [mariadb]=mariadbd
+)
 
 missing=()
 for tool in "$@"; do

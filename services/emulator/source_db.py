@@ -12,8 +12,8 @@ from typing import Any
 from sqlalchemy import (
     Column,
     DateTime,
+    Double,
     Engine,
-    Float,
     Integer,
     MetaData,
     Table,
@@ -50,8 +50,8 @@ geolocation_data = Table(
     metadata,
     Column("ind", Integer, primary_key=True, autoincrement=False),
     Column("timestamp", DateTime),
-    Column("latitude", Float),
-    Column("longitude", Float),
+    Column("latitude", Double),  # double precision: four decimals round-trip on every database
+    Column("longitude", Double),
     Column("country", Text),
 )
 
