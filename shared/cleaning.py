@@ -6,8 +6,12 @@ low-cardinality reason. It raises nothing else, whatever the input: the cleaner 
 ``BadRecord`` to the DLQ.
 
 Profile ``standard`` (the default): ``12k`` → 12000, ``2M`` → 2000000, every placeholder nulled,
-whitespace trimmed. (The ``legacy`` profile and the vectorised Arrow version come with the
-cleaner issue; this module is their one home.)
+whitespace trimmed.
+
+Profile ``legacy``: the reference project's exact rules, so its published tables can be
+reproduced: ``follower_count`` keeps its digits only (``124k`` → 124, ``2M`` → 2: the unit
+bug), the six placeholders are nulled when they match exactly (the plain
+``No description available`` is kept), text is not trimmed, ``Local save in `` is removed.
 """
 
 from __future__ import annotations
@@ -23,7 +27,8 @@ from pydantic import ValidationError
 from shared.models import RAW_MODELS, RawGeo, RawPin, RawUser
 from shared.topics import RECORD_TYPES, RecordType
 
-Profile = Literal["standard"]
+Profile = Literal["standard", "legacy"]
+PROFILES: tuple[Profile, ...] = ("standard", "legacy")
 
 # Placeholder values the source uses for "no data", by column.
 PLACEHOLDERS: dict[str, frozenset[str]] = {
@@ -117,10 +122,74 @@ def _clean_user(raw: RawUser) -> dict[str, Any]:
     }
 
 
-_CLEANERS: dict[RecordType, Callable[[Any], dict[str, Any]]] = {
-    "pin": _clean_pin,
-    "geo": _clean_geo,
-    "user": _clean_user,
+# The legacy profile's placeholders: the reference nulled these six, nothing else.
+LEGACY_PLACEHOLDERS: dict[str, str] = {
+    "title": "No Title Data Available",
+    "description": "No description available Story format",
+    "poster_name": "User Info Error",
+    "follower_count": "User Info Error",
+    "tag_list": "N,o, ,T,a,g,s, ,A,v,a,i,l,a,b,l,e",
+    "image_src": "Image src error.",
+}
+_NOT_DIGITS = re.compile(r"\D")
+
+
+def _legacy_text(column: str, value: str | None) -> str | None:
+    return None if value is None or value == LEGACY_PLACEHOLDERS.get(column) else value
+
+
+def _legacy_follower_count(value: str | None) -> int | None:
+    """The reference's rule: keep the digits (``124k`` → 124, ``2M`` → 2)."""
+    text = _legacy_text("follower_count", value)
+    if text is None:
+        return None
+    digits = _NOT_DIGITS.sub("", text)
+    return int(digits) if digits else None
+
+
+def _legacy_pin(raw: RawPin) -> dict[str, Any]:
+    save_location = raw.save_location
+    if save_location is not None:
+        save_location = save_location.replace(SAVE_LOCATION_PREFIX, "", 1)
+    return {
+        "ind": raw.index,
+        "unique_id": raw.unique_id,
+        "title": _legacy_text("title", raw.title),
+        "description": _legacy_text("description", raw.description),
+        "follower_count": _legacy_follower_count(raw.follower_count),
+        "poster_name": _legacy_text("poster_name", raw.poster_name),
+        "tag_list": _legacy_text("tag_list", raw.tag_list),
+        "is_image_or_video": raw.is_image_or_video,
+        "image_src": _legacy_text("image_src", raw.image_src),
+        "save_location": save_location,
+        "category": raw.category,
+    }
+
+
+def _legacy_geo(raw: RawGeo) -> dict[str, Any]:
+    return {
+        "ind": raw.ind,
+        "country": raw.country,
+        "coordinates": [raw.latitude, raw.longitude],
+        "timestamp": _iso(raw.timestamp),
+    }
+
+
+def _legacy_user(raw: RawUser) -> dict[str, Any]:
+    user_name = None
+    if raw.first_name is not None and raw.last_name is not None:
+        user_name = f"{raw.first_name} {raw.last_name}"
+    return {
+        "ind": raw.ind,
+        "user_name": user_name,
+        "age": raw.age,
+        "date_joined": _iso(raw.date_joined),
+    }
+
+
+_CLEANERS: dict[Profile, dict[RecordType, Callable[[Any], dict[str, Any]]]] = {
+    "standard": {"pin": _clean_pin, "geo": _clean_geo, "user": _clean_user},
+    "legacy": {"pin": _legacy_pin, "geo": _legacy_geo, "user": _legacy_user},
 }
 
 
@@ -128,6 +197,8 @@ def clean(record_type: RecordType, raw: object, profile: Profile = "standard") -
     """Clean one raw record; raise :class:`BadRecord` (and only that) when it can't be."""
     if record_type not in RECORD_TYPES:
         raise BadRecord("unknown_type", f"no record type {record_type!r}")
+    if profile not in _CLEANERS:
+        raise ValueError(f"unknown cleaning profile {profile!r}: {', '.join(PROFILES)}")
     if not isinstance(raw, Mapping):
         raise BadRecord("not_an_object", f"a {record_type} record must be a JSON object")
     key = "index" if record_type == "pin" else "ind"
@@ -138,7 +209,7 @@ def clean(record_type: RecordType, raw: object, profile: Profile = "standard") -
     except ValidationError as exc:
         raise BadRecord("wrong_type", exc.errors(include_url=False)[0]["msg"]) from exc
     try:
-        return _CLEANERS[record_type](model)
+        return _CLEANERS[profile][record_type](model)
     except BadRecord:
         raise
     except Exception as exc:  # a rule's own failure must not escape: DLQ it
