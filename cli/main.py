@@ -7,7 +7,7 @@ command only loads what it runs.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, cast
 
 import typer
 
@@ -36,6 +36,36 @@ def cleaner() -> None:
     from services.cleaner.main import run
 
     run()
+
+
+@app.command("clean")
+def clean_command(
+    record_type: Annotated[str, typer.Option("--type", help="pin, geo or user")],
+    profile: Annotated[
+        str, typer.Option(help="standard or legacy (the reference's rules)")
+    ] = "standard",
+    source: Annotated[
+        Path | None, typer.Argument(exists=True, dir_okay=False, help="JSON lines (default: stdin)")
+    ] = None,
+) -> None:
+    """Clean raw JSON lines into clean JSON lines on stdout; bad lines are reported on stderr."""
+    import sys
+
+    from services.cleaner.bulk import clean_lines
+    from shared.cleaning import PROFILES, Profile
+    from shared.topics import RECORD_TYPES, RecordType
+
+    if record_type not in RECORD_TYPES:
+        raise typer.BadParameter(f"--type must be one of {', '.join(RECORD_TYPES)}")
+    if profile not in PROFILES:
+        raise typer.BadParameter(f"--profile must be one of {', '.join(PROFILES)}")
+    with source.open(encoding="utf-8") if source else sys.stdin as lines:
+        cleaned, rejected = clean_lines(
+            lines, cast(RecordType, record_type), cast(Profile, profile), sys.stdout, sys.stderr
+        )
+    typer.echo(f"cleaned {cleaned}, rejected {rejected}", err=True)
+    if rejected:
+        raise typer.Exit(code=1)
 
 
 @app.command()

@@ -52,6 +52,7 @@ def register_agents(app: faust.App, settings: CleanerSettings, raw_topic_names: 
                 message.offset,
                 event.value,
                 settings.cleaner_max_record_bytes,
+                settings.cleaner_profile,
             )
             PROCESS_SECONDS.observe(time.perf_counter() - started)
             if isinstance(result, Cleaned):

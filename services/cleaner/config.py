@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from shared.cleaning import Profile
 from shared.settings import DEFAULT_VAR_DIR, PinpipeSettings
 from shared.topics import RAW_TOPIC_PATTERN
 
@@ -14,6 +15,7 @@ class CleanerSettings(PinpipeSettings):
     cleaner_web_host: str = "127.0.0.1"
     cleaner_web_port: int = 8002
     cleaner_datadir: Path = (DEFAULT_VAR_DIR / "faust" / "cleaner").resolve()
+    cleaner_profile: Profile = "standard"  # or "legacy": the reference project's exact rules
     cleaner_max_record_bytes: int = 1024 * 1024
     cleaner_raw_topic_pattern: str = RAW_TOPIC_PATTERN  # which raw topics to clean
 

@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 
 import orjson
 
-from shared.cleaning import BadRecord, clean
+from shared.cleaning import BadRecord, Profile, clean
 from shared.models import DlqEntry
 from shared.topics import clean_topic, record_type_of
 
@@ -29,7 +29,12 @@ class Rejected:
 
 
 def process(
-    topic: str, partition: int, offset: int, value: bytes | None, max_bytes: int
+    topic: str,
+    partition: int,
+    offset: int,
+    value: bytes | None,
+    max_bytes: int,
+    profile: Profile = "standard",
 ) -> Cleaned | Rejected:
     """Clean one raw message, or say why it goes to the DLQ."""
     raw = value or b""
@@ -43,7 +48,7 @@ def process(
             decoded = orjson.loads(raw)
         except orjson.JSONDecodeError as exc:
             raise BadRecord("not_json", str(exc)) from exc
-        record = clean(record_type, decoded)
+        record = clean(record_type, decoded, profile)
         return Cleaned(
             topic=clean_topic(record_type),
             key=str(record["ind"]).encode(),
