@@ -18,8 +18,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping
-from datetime import datetime
-from decimal import Decimal, InvalidOperation
+from datetime import UTC, datetime
 from typing import Any, Literal
 
 from pydantic import ValidationError
@@ -40,8 +39,13 @@ PLACEHOLDERS: dict[str, frozenset[str]] = {
     "image_src": frozenset({"Image src error."}),
 }
 SAVE_LOCATION_PREFIX = "Local save in "
-_FOLLOWERS_RE = re.compile(r"^(\d+(?:\.\d+)?)\s*([kKmM]?)$")
-_UNITS = {"": 1, "k": 1_000, "m": 1_000_000}
+# What str.strip() removes, spelled out so the Arrow version trims exactly the same.
+WHITESPACE = "".join(chr(c) for c in range(0x110000) if chr(c).isspace())
+# ASCII digits only; at most 12 integer and 6 fractional digits (an int64 even in millions).
+FOLLOWERS_PATTERN = r"^([0-9]{1,12})(?:\.([0-9]{1,6}))?[ ]*([kKmM]?)$"
+_FOLLOWERS_RE = re.compile(FOLLOWERS_PATTERN)
+UNITS = {"": 1, "k": 1_000, "K": 1_000, "m": 1_000_000, "M": 1_000_000}
+LEGACY_MAX_DIGITS = 18
 
 
 class BadRecord(Exception):
@@ -57,7 +61,7 @@ def _text(column: str, value: str | None) -> str | None:
     """Trimmed text; placeholders and empty strings become None."""
     if value is None:
         return None
-    value = value.strip()
+    value = value.strip(WHITESPACE)
     if not value or value in PLACEHOLDERS.get(column, ()):
         return None
     return value
@@ -71,17 +75,16 @@ def parse_follower_count(value: str | None) -> int | None:
     match = _FOLLOWERS_RE.match(text)
     if match is None:
         raise BadRecord("bad_value", f"follower_count {text!r} is not a count")
-    try:
-        number = Decimal(match.group(1)) * _UNITS[match.group(2).lower()]
-    except InvalidOperation as exc:  # pragma: no cover - the regex admits only decimals
-        raise BadRecord("bad_value", f"follower_count {text!r}") from exc
-    return int(number)
+    whole, fraction, unit = match.group(1), match.group(2) or "", match.group(3)
+    scale = UNITS[unit]
+    # integer arithmetic, truncating like int(Decimal): 1.5k -> 1500, 0.0005k -> 0
+    return int(whole) * scale + int(fraction.ljust(6, "0")) * scale // 1_000_000
 
 
 def _clean_pin(raw: RawPin) -> dict[str, Any]:
     save_location = _text("save_location", raw.save_location)
     if save_location is not None and save_location.startswith(SAVE_LOCATION_PREFIX):
-        save_location = save_location[len(SAVE_LOCATION_PREFIX) :].strip() or None
+        save_location = save_location[len(SAVE_LOCATION_PREFIX) :].strip(WHITESPACE) or None
     return {
         "ind": raw.index,
         "unique_id": _text("unique_id", raw.unique_id),
@@ -98,7 +101,12 @@ def _clean_pin(raw: RawPin) -> dict[str, Any]:
 
 
 def _iso(value: datetime | None) -> str | None:
-    return value.isoformat() if value is not None else None
+    """ISO 8601, naive UTC (an offset is applied, then dropped)."""
+    if value is None:
+        return None
+    if value.tzinfo is not None:
+        value = value.astimezone(UTC).replace(tzinfo=None)
+    return value.isoformat()
 
 
 def _clean_geo(raw: RawGeo) -> dict[str, Any]:
@@ -131,7 +139,7 @@ LEGACY_PLACEHOLDERS: dict[str, str] = {
     "tag_list": "N,o, ,T,a,g,s, ,A,v,a,i,l,a,b,l,e",
     "image_src": "Image src error.",
 }
-_NOT_DIGITS = re.compile(r"\D")
+_NOT_DIGITS = re.compile(r"[^0-9]")
 
 
 def _legacy_text(column: str, value: str | None) -> str | None:
@@ -144,6 +152,8 @@ def _legacy_follower_count(value: str | None) -> int | None:
     if text is None:
         return None
     digits = _NOT_DIGITS.sub("", text)
+    if len(digits) > LEGACY_MAX_DIGITS:
+        raise BadRecord("bad_value", f"follower_count {text!r} is too large")
     return int(digits) if digits else None
 
 

@@ -25,6 +25,10 @@ PIN = {
 @pytest.mark.parametrize(
     ("raw", "expected"),
     [
+        ("0.0005k", 0),
+        ("1.005k", 1_005),
+        ("999999999999M", 999_999_999_999_000_000),
+        (" 12 k ", 12_000),
         ("12k", 12_000),
         ("2M", 2_000_000),
         ("124", 124),
@@ -37,10 +41,23 @@ def test_follower_count_units(raw: str | None, expected: int | None) -> None:
     assert parse_follower_count(raw) == expected
 
 
-def test_follower_count_that_is_no_count_is_a_bad_record() -> None:
+@pytest.mark.parametrize("raw", ["lots", "1234567890123", "1.1234567k", "١٢", "12kk", "-5"])
+def test_follower_count_that_is_no_count_is_a_bad_record(raw: str) -> None:
     with pytest.raises(BadRecord) as info:
-        parse_follower_count("lots")
+        parse_follower_count(raw)
     assert info.value.reason == "bad_value"
+
+
+def test_legacy_keeps_digits_only() -> None:
+    assert clean("pin", {**PIN, "follower_count": "124k"}, "legacy")["follower_count"] == 124
+    assert clean("pin", {**PIN, "follower_count": "2M"}, "legacy")["follower_count"] == 2
+    with pytest.raises(BadRecord):
+        clean("pin", {**PIN, "follower_count": "9" * 19}, "legacy")
+
+
+def test_timestamps_with_an_offset_become_naive_utc() -> None:
+    geo = clean("geo", {"ind": 1, "timestamp": "2020-01-01T02:30:00+02:00"})
+    assert geo["timestamp"] == "2020-01-01T00:30:00"
 
 
 def test_pin_placeholders_become_null_and_columns_follow_the_contract() -> None:
