@@ -264,7 +264,7 @@ async def delete_stream(name: StreamName, request: Request) -> Response:
 
 
 async def _put(
-    gateway: KafkaGateway, name: str, shard_count: int, entries: list[tuple[bytes, str, int]]
+    gateway: KafkaGateway, name: str, entries: list[tuple[bytes, str, int]]
 ) -> list[dict[str, str]]:
     results = await gateway.send_all(
         name, [(data, key.encode(), shard) for data, key, shard in entries]
@@ -303,7 +303,7 @@ async def put_record(name: StreamName, request: Request) -> Response:
         body.PartitionKey,
         _target_shard(body.PartitionKey, body.ExplicitHashKey, len(shards)),
     )
-    result = (await _put(gateway, name, len(shards), [entry]))[0]
+    result = (await _put(gateway, name, [entry]))[0]
     if "ErrorCode" in result:
         raise _unavailable(Exception(result["ErrorMessage"]))
     return _json(PutRecordResponse.model_validate(result))
@@ -345,7 +345,7 @@ async def put_records(name: StreamName, request: Request) -> Response:
         entries.append((data, record.PartitionKey or "", shard))
     if sum(len(d) + len(k) for d, k, _ in entries) > kinesis.MAX_PUT_RECORDS_BYTES:
         raise StreamError("ValidationException", "Records are over 5 MiB in all", 413)
-    results = await _put(gateway, name, len(shards), entries)
+    results = await _put(gateway, name, entries)
     failed = sum(1 for r in results if "ErrorCode" in r)
     return _json(
         PutRecordsResponse.model_validate({"FailedRecordCount": failed, "Records": results})
