@@ -1,4 +1,4 @@
-"""A broker and an ingest API of a benchmark's own: started on free loopback ports, stopped at
+"""A broker (and an ingest API) of a benchmark's own: started on free loopback ports, stopped at
 the end (the same scripts and commands as `make up`)."""
 
 from __future__ import annotations
@@ -41,41 +41,50 @@ class LocalStack:
 
 
 @contextmanager
-def local_stack(prefix: str = "bench", partitions: int = 4) -> Iterator[LocalStack]:
-    """Kafka plus one ingest API worker whose raw topics are ``<prefix>.*``."""
-    state = Path(tempfile.mkdtemp(prefix="pinpipe-bench-"))
-    kafka_port, api_port = free_port(39092, span=1), free_port(38000)
+def local_kafka(state: Path) -> Iterator[str]:
+    """A single-node Kafka on a free loopback port, its data under ``state``; yields bootstrap."""
+    kafka_port = free_port(39092, span=1)
     kafka_env = {
         **os.environ,
         "KAFKA_PORT": str(kafka_port),
         "KAFKA_STATE_DIR": str(state / "kafka"),
     }
     subprocess.run(["bash", KAFKA_SCRIPT, "start"], env=kafka_env, check=True)
-    bootstrap = f"127.0.0.1:{kafka_port}"
-    env = {
-        **os.environ,
-        "PINPIPE_KAFKA_BOOTSTRAP_SERVERS": bootstrap,
-        "PINPIPE_TOPIC_PREFIX": prefix,
-        "PINPIPE_TOPIC_PARTITIONS": str(partitions),
-        "PINPIPE_INGEST_PORT": str(api_port),
-        "PINPIPE_LOG_LEVEL": "WARNING",
-    }
-    with open(state / "api.log", "wb") as api_log:
-        api = subprocess.Popen(
-            [sys.executable, "-m", "cli.main", "ingest-api"],
-            env=env,
-            cwd=ROOT,
-            stdout=subprocess.DEVNULL,
-            stderr=api_log,
-        )
-        try:
-            url = f"http://127.0.0.1:{api_port}"
-            _wait_ready(url, api, state)
-            yield LocalStack(bootstrap, url, state)
-        finally:
-            api.terminate()
-            api.wait(timeout=30)
-            subprocess.run(["bash", KAFKA_SCRIPT, "stop"], env=kafka_env, check=False)
+    try:
+        yield f"127.0.0.1:{kafka_port}"
+    finally:
+        subprocess.run(["bash", KAFKA_SCRIPT, "stop"], env=kafka_env, check=False)
+
+
+@contextmanager
+def local_stack(prefix: str = "bench", partitions: int = 4) -> Iterator[LocalStack]:
+    """Kafka plus one ingest API worker whose raw topics are ``<prefix>.*``."""
+    state = Path(tempfile.mkdtemp(prefix="pinpipe-bench-"))
+    with local_kafka(state) as bootstrap:
+        api_port = free_port(38000)
+        env = {
+            **os.environ,
+            "PINPIPE_KAFKA_BOOTSTRAP_SERVERS": bootstrap,
+            "PINPIPE_TOPIC_PREFIX": prefix,
+            "PINPIPE_TOPIC_PARTITIONS": str(partitions),
+            "PINPIPE_INGEST_PORT": str(api_port),
+            "PINPIPE_LOG_LEVEL": "WARNING",
+        }
+        with open(state / "api.log", "wb") as api_log:
+            api = subprocess.Popen(
+                [sys.executable, "-m", "cli.main", "ingest-api"],
+                env=env,
+                cwd=ROOT,
+                stdout=subprocess.DEVNULL,
+                stderr=api_log,
+            )
+            try:
+                url = f"http://127.0.0.1:{api_port}"
+                _wait_ready(url, api, state)
+                yield LocalStack(bootstrap, url, state)
+            finally:
+                api.terminate()
+                api.wait(timeout=30)
 
 
 def _wait_ready(url: str, api: subprocess.Popen[bytes], state: Path) -> None:

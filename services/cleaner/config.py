@@ -18,6 +18,8 @@ class CleanerSettings(PinpipeSettings):
     cleaner_profile: Profile = "standard"  # or "legacy": the reference project's exact rules
     cleaner_max_record_bytes: int = 1024 * 1024
     cleaner_raw_topic_pattern: str = RAW_TOPIC_PATTERN  # which raw topics to clean
+    cleaner_batch_size: int = 5000  # records per batch (one transaction per partition in it)
+    cleaner_batch_wait_ms: int = 100  # at most this long to fill a batch
 
     def is_cleaned_topic(self, topic: str) -> bool:
         return re.search(self.cleaner_raw_topic_pattern, topic) is not None

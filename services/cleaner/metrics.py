@@ -8,6 +8,19 @@ METRICS = ServiceMetrics("cleaner")
 RECORDS_IN = METRICS.counter("records_in_total", "Raw records consumed, by type", ["type"])
 RECORDS_OUT = METRICS.counter("records_out_total", "Clean records produced, by type", ["type"])
 DLQ = METRICS.counter("dlq_total", "Records sent to the DLQ, by reason", ["reason"])
-PROCESS_SECONDS = METRICS.histogram(
-    "process_seconds", "Time to clean one record", buckets=(1e-5, 5e-5, 1e-4, 5e-4, 1e-3, 1e-2, 0.1)
+BATCH_SECONDS = METRICS.histogram(
+    "batch_seconds",
+    "Time to clean a batch and commit its transactions",
+    buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0),
+)
+RECORD_LATENCY_SECONDS = METRICS.histogram(
+    "record_latency_seconds",
+    "From a raw record's append to the commit of its clean record (oldest of each partition "
+    "in a batch)",
+    buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0),
+)
+CONSUMER_LAG = METRICS.gauge(
+    "consumer_lag",
+    "Raw records not yet committed, by partition (high watermark - committed offset)",
+    ["topic", "partition"],
 )

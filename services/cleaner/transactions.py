@@ -1,0 +1,94 @@
+"""Exactly-once output of the cleaner: one Kafka transaction per source partition and batch.
+
+Each raw partition the worker owns has its own transactional producer, with the stable
+``transactional.id`` ``<app id>-<topic>-<partition>`` (the design of Kafka Streams' first
+exactly-once mode). For each batch, everything a partition's records produced (clean records
+and DLQ entries) and that partition's next offset are committed in one transaction: either all
+of it becomes visible to ``read_committed`` consumers, or none of it and the records are read
+again. The next owner of a partition starts a producer with the same id, which fences the
+previous owner's producer and aborts its open transaction.
+
+Offsets of raw topics are committed here only (the Faust channel has acks off), so Faust's own
+commit never moves them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from aiokafka import AIOKafkaProducer
+from aiokafka.structs import TopicPartition
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Output:
+    """One record to produce: a clean record (keyed by ``ind``) or a DLQ entry (no key)."""
+
+    topic: str
+    key: bytes | None
+    value: bytes
+
+
+class PartitionProducers:
+    """Transactional producers by source partition; commits a batch's outputs and offset."""
+
+    def __init__(self, bootstrap_servers: str, app_id: str, group_id: str) -> None:
+        self.bootstrap_servers = bootstrap_servers
+        self.app_id = app_id
+        self.group_id = group_id
+        self._producers: dict[TopicPartition, AIOKafkaProducer] = {}
+
+    def transactional_id(self, tp: TopicPartition) -> str:
+        return f"{self.app_id}-{tp.topic}-{tp.partition}"
+
+    async def assign(self, tps: Iterable[TopicPartition]) -> None:
+        """Start producers for newly owned partitions (fencing any previous owner)."""
+        new = [tp for tp in tps if tp not in self._producers]
+        await asyncio.gather(*(self._start(tp) for tp in new))
+
+    async def revoke(self, tps: Iterable[TopicPartition]) -> None:
+        gone = [self._producers.pop(tp) for tp in list(tps) if tp in self._producers]
+        await asyncio.gather(*(producer.stop() for producer in gone))
+
+    async def stop(self) -> None:
+        await self.revoke(list(self._producers))
+
+    async def _start(self, tp: TopicPartition) -> AIOKafkaProducer:
+        producer = AIOKafkaProducer(
+            bootstrap_servers=self.bootstrap_servers,
+            transactional_id=self.transactional_id(tp),
+            enable_idempotence=True,
+            acks="all",
+            linger_ms=5,
+            max_batch_size=512 * 1024,
+            # A transaction begun just after the last commit can meet the broker still
+            # writing that commit's markers; it answers NOT_ENOUGH_REPLICAS ("retry"): retry
+            # soon rather than after the default 100 ms (aiokafka issue 1172).
+            retry_backoff_ms=10,
+            client_id=f"{self.app_id}-{tp.topic}-{tp.partition}",
+        )
+        await producer.start()  # InitProducerId: fences an older producer with this id
+        self._producers[tp] = producer
+        return producer
+
+    async def commit(self, tp: TopicPartition, outputs: Sequence[Output], next_offset: int) -> None:
+        """Produce ``outputs`` and commit ``next_offset`` for ``tp``, atomically.
+
+        Raises when the transaction cannot commit (it is then aborted, or the broker aborts it):
+        the caller must not go on past these records.
+        """
+        producer = self._producers.get(tp) or await self._start(tp)
+        async with producer.transaction():
+            futures = [
+                await producer.send(output.topic, output.value, key=output.key)
+                for output in outputs
+            ]
+            await producer.send_offsets_to_transaction({tp: next_offset}, self.group_id)
+        # commit_transaction returned: every send is acknowledged; surface any send error
+        for future in futures:
+            future.result()
