@@ -6,7 +6,7 @@ On a local single-node Kafka of its own, the benchmark fills the raw topics benc
 (4 partitions each) with N records (the real sample rows of ../shared/pinterest-data, cycled,
 each given a unique ind), then drains them twice, each time in a process of its own:
 1. baseline: bench/minimal_cleaner.py (aiokafka getmany → the same process() → send → commit);
-2. the cleaner: `pinpipe cleaner` (Faust; exactly-once, one transaction per partition and batch).
+2. the cleaner: `pinpipe cleaner` (exactly-once: one transaction per partition and batch).
 Progress is read the same way for both: the consumer group's committed offsets, polled every
 100 ms. Rate = records committed between the first and the last poll that saw progress,
 divided by that time (process start-up is not counted). Best of --repeat runs each.
@@ -156,7 +156,6 @@ def main() -> None:
             "PINPIPE_TOPIC_PREFIX": "bench",
             "PINPIPE_TOPIC_PARTITIONS": str(PARTITIONS),
             "PINPIPE_CLEANER_RAW_TOPIC_PATTERN": r"^bench\.(pin|geo|user)$",
-            "PINPIPE_CLEANER_DATADIR": str(state / "faust"),
             "PINPIPE_LOG_LEVEL": "WARNING",
         }
         baseline: list[float] = []
@@ -205,7 +204,7 @@ def main() -> None:
         ratio = best_cleaner / best_baseline
         print(f"1. minimal aiokafka loop (at-least-once): {best_baseline:>10,.0f} records/s")
         print(
-            f"2. pinpipe cleaner (Faust, exactly-once): {best_cleaner:>10,.0f} records/s "
+            f"2. pinpipe cleaner (exactly-once):         {best_cleaner:>10,.0f} records/s "
             f"({ratio:.0%} of the minimal loop; targets >= 50% and >= 20,000/s)"
         )
         results = {

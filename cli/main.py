@@ -32,7 +32,7 @@ def ingest_api() -> None:
 
 @app.command()
 def cleaner() -> None:
-    """Run the cleaner (Faust): raw topics → pinpipe.clean.* and pinpipe.dlq."""
+    """Run the cleaner: raw topics → pinpipe.clean.* and pinpipe.dlq, exactly once."""
     from services.cleaner.main import run
 
     run()

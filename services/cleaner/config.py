@@ -3,23 +3,21 @@
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 from shared.cleaning import Profile
-from shared.settings import DEFAULT_VAR_DIR, PinpipeSettings
+from shared.settings import PinpipeSettings
 from shared.topics import RAW_TOPIC_PATTERN
 
 
 class CleanerSettings(PinpipeSettings):
-    cleaner_app_id: str = "pinpipe-cleaner"
+    cleaner_app_id: str = "pinpipe-cleaner"  # consumer group; prefix of transactional ids
     cleaner_web_host: str = "127.0.0.1"
     cleaner_web_port: int = 8002
-    cleaner_datadir: Path = (DEFAULT_VAR_DIR / "faust" / "cleaner").resolve()
     cleaner_profile: Profile = "standard"  # or "legacy": the reference project's exact rules
     cleaner_max_record_bytes: int = 1024 * 1024
     cleaner_raw_topic_pattern: str = RAW_TOPIC_PATTERN  # which raw topics to clean
-    cleaner_batch_size: int = 5000  # records per batch (one transaction per partition in it)
-    cleaner_batch_wait_ms: int = 100  # at most this long to fill a batch
+    cleaner_batch_size: int = 5000  # records per fetch (one transaction per partition in it)
+    cleaner_batch_wait_ms: int = 100  # longest wait for records in one fetch
 
     def is_cleaned_topic(self, topic: str) -> bool:
         return re.search(self.cleaner_raw_topic_pattern, topic) is not None

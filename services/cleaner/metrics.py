@@ -10,7 +10,7 @@ RECORDS_OUT = METRICS.counter("records_out_total", "Clean records produced, by t
 DLQ = METRICS.counter("dlq_total", "Records sent to the DLQ, by reason", ["reason"])
 BATCH_SECONDS = METRICS.histogram(
     "batch_seconds",
-    "Time to clean a batch and commit its transactions",
+    "Time to clean a batch and commit its transactions (one per partition)",
     buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0),
 )
 RECORD_LATENCY_SECONDS = METRICS.histogram(
@@ -23,4 +23,10 @@ CONSUMER_LAG = METRICS.gauge(
     "consumer_lag",
     "Raw records not yet committed, by partition (high watermark - committed offset)",
     ["topic", "partition"],
+)
+ERRORS = METRICS.counter(
+    "errors_total", "Failed cleaning steps (each retried with backoff), by error", ["reason"]
+)
+DROPPED_BATCHES = METRICS.counter(
+    "dropped_batches_total", "Batches fetched before a rebalance, left to the new owner"
 )

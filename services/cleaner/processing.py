@@ -1,5 +1,6 @@
 """What the cleaner does to one Kafka message, as a pure function: bytes in, either a clean
-record for a clean topic or a DLQ entry out. The Faust agent only moves bytes around it."""
+record for a clean topic or a DLQ entry out. The loop (:mod:`services.cleaner.loop`) only moves
+bytes around it."""
 
 from __future__ import annotations
 

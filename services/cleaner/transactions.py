@@ -1,15 +1,14 @@
 """Exactly-once output of the cleaner: one Kafka transaction per source partition and batch.
 
 Each raw partition the worker owns has its own transactional producer, with the stable
-``transactional.id`` ``<app id>-<topic>-<partition>`` (the design of Kafka Streams' first
-exactly-once mode). For each batch, everything a partition's records produced (clean records
-and DLQ entries) and that partition's next offset are committed in one transaction: either all
-of it becomes visible to ``read_committed`` consumers, or none of it and the records are read
-again. The next owner of a partition starts a producer with the same id, which fences the
-previous owner's producer and aborts its open transaction.
+``transactional.id`` ``<PINPIPE_CLEANER_APP_ID>-<topic>-<partition>`` (the design of Kafka
+Streams' first exactly-once mode). For each batch, everything a partition's records produced
+(clean records and DLQ entries) and that partition's next offset are committed in one
+transaction: either all of it becomes visible to ``read_committed`` consumers, or none of it
+and the records are read again. The next owner of a partition starts a producer with the same
+id, which fences the previous owner's producer and aborts its open transaction.
 
-Offsets of raw topics are committed here only (the Faust channel has acks off), so Faust's own
-commit never moves them.
+Offsets of raw topics are committed here only: the consumer never commits on its own.
 """
 
 from __future__ import annotations
@@ -37,14 +36,14 @@ class Output:
 class PartitionProducers:
     """Transactional producers by source partition; commits a batch's outputs and offset."""
 
-    def __init__(self, bootstrap_servers: str, app_id: str, group_id: str) -> None:
+    def __init__(self, bootstrap_servers: str, transactional_id_prefix: str, group_id: str) -> None:
         self.bootstrap_servers = bootstrap_servers
-        self.app_id = app_id
+        self.prefix = transactional_id_prefix
         self.group_id = group_id
         self._producers: dict[TopicPartition, AIOKafkaProducer] = {}
 
     def transactional_id(self, tp: TopicPartition) -> str:
-        return f"{self.app_id}-{tp.topic}-{tp.partition}"
+        return f"{self.prefix}-{tp.topic}-{tp.partition}"
 
     async def assign(self, tps: Iterable[TopicPartition]) -> None:
         """Start producers for newly owned partitions (fencing any previous owner)."""
@@ -70,7 +69,7 @@ class PartitionProducers:
             # writing that commit's markers; it answers NOT_ENOUGH_REPLICAS ("retry"): retry
             # soon rather than after the default 100 ms (aiokafka issue 1172).
             retry_backoff_ms=10,
-            client_id=f"{self.app_id}-{tp.topic}-{tp.partition}",
+            client_id=self.transactional_id(tp),
         )
         await producer.start()  # InitProducerId: fences an older producer with this id
         self._producers[tp] = producer

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
-import signal
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -14,17 +12,10 @@ from fastapi import FastAPI, Response
 from services.s3_sink.config import SinkSettings
 from services.s3_sink.metrics import METRICS
 from services.s3_sink.sink import ParquetSink
+from shared.http_service import stop_process_if_crashed
 from shared.metrics import CONTENT_TYPE
 
 log = logging.getLogger(__name__)
-
-
-def _stop_service_if_crashed(task: asyncio.Task[None]) -> None:
-    """A sink loop that died takes its process down, so a supervisor restarts it (it then
-    resumes from the committed offsets): a live process that writes nothing helps nobody."""
-    if not task.cancelled() and task.exception() is not None:
-        log.error("sink loop crashed; stopping the service", exc_info=task.exception())
-        os.kill(os.getpid(), signal.SIGTERM)
 
 
 def create_app(settings: SinkSettings) -> FastAPI:
@@ -34,7 +25,7 @@ def create_app(settings: SinkSettings) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         stop = asyncio.Event()
         task = asyncio.create_task(sink.run(stop), name="parquet-sink")
-        task.add_done_callback(_stop_service_if_crashed)
+        task.add_done_callback(stop_process_if_crashed)
         log.info("s3 sink started", extra={"settings": settings.redacted()})
         try:
             yield

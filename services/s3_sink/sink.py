@@ -78,6 +78,7 @@ class ParquetSink:
             client_id="pinpipe-s3-sink",
             enable_auto_commit=False,
             auto_offset_reset="earliest",
+            isolation_level="read_committed",  # the cleaner writes clean topics in transactions
             metadata_max_age_ms=5_000,  # find new raw topics quickly
             max_poll_interval_ms=600_000,
         )

@@ -1,0 +1,189 @@
+"""The cleaner's loop: raw topics (by pattern) → ``pinpipe.clean.<type>`` keyed by ``ind``, or
+the DLQ, exactly once.
+
+One aiokafka consumer in the group ``PINPIPE_CLEANER_APP_ID`` subscribes to every topic
+matching ``PINPIPE_CLEANER_RAW_TOPIC_PATTERN`` (new streams are picked up within
+``metadata_max_age_ms``); N replicas share the partitions. Each ``getmany`` batch is cleaned with
+:func:`services.cleaner.processing.process` and committed partition by partition, each in one
+Kafka transaction holding the partition's outputs and its next offset
+(:mod:`services.cleaner.transactions`).
+
+Rebalances: a batch and its commits run under a lock that the revoke callback also takes, so a
+partition is handed over only between batches; a batch fetched before a rebalance is dropped
+unprocessed (its partitions restart from their committed offsets). A failed transaction is
+aborted, its producer replaced, and its partition sought back to the batch's first offset:
+nothing is skipped, and nothing is committed twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections import Counter
+from collections.abc import Sequence
+
+from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener
+from aiokafka.structs import ConsumerRecord, TopicPartition
+
+from services.cleaner import metrics as m
+from services.cleaner.config import CleanerSettings
+from services.cleaner.processing import Cleaned, process
+from services.cleaner.transactions import Output, PartitionProducers
+from shared.topics import DLQ_TOPIC, record_type_of
+
+log = logging.getLogger(__name__)
+MAX_BACKOFF_SECONDS = 30.0
+
+
+class _HandOverBetweenBatches(ConsumerRebalanceListener):
+    def __init__(self, loop: CleanerLoop) -> None:
+        self.loop = loop
+
+    async def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:
+        async with self.loop.batch_lock:  # the batch in flight commits first
+            self.loop.generation += 1
+            await self.loop.producers.revoke(revoked)
+            for tp in revoked:
+                self.loop.committed.pop(tp, None)
+                with contextlib.suppress(KeyError):  # no lag reported yet
+                    m.CONSUMER_LAG.remove(tp.topic, str(tp.partition))
+
+    async def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
+        # Before any fetch: a new producer per partition fences its previous owner's.
+        await self.loop.producers.assign(assigned)
+        self.loop.ready = True
+        log.info("partitions assigned", extra={"count": len(assigned)})
+
+
+class CleanerLoop:
+    def __init__(self, settings: CleanerSettings) -> None:
+        self.settings = settings
+        self.producers = PartitionProducers(
+            settings.kafka_bootstrap_servers,
+            transactional_id_prefix=settings.cleaner_app_id,
+            group_id=settings.cleaner_app_id,
+        )
+        self.batch_lock = asyncio.Lock()
+        self.generation = 0
+        self.committed: dict[TopicPartition, int] = {}  # next offset, per owned partition
+        self.consumer: AIOKafkaConsumer | None = None
+        self.ready = False
+
+    async def run(self, stop: asyncio.Event) -> None:
+        consumer = AIOKafkaConsumer(
+            bootstrap_servers=self.settings.kafka_bootstrap_servers,
+            group_id=self.settings.cleaner_app_id,
+            client_id="pinpipe-cleaner",
+            enable_auto_commit=False,  # offsets are committed in the transactions only
+            auto_offset_reset="earliest",
+            isolation_level="read_committed",
+            metadata_max_age_ms=5_000,  # find new raw topics quickly
+            max_poll_records=self.settings.cleaner_batch_size,
+        )
+        consumer.subscribe(
+            pattern=self.settings.cleaner_raw_topic_pattern,
+            listener=_HandOverBetweenBatches(self),
+        )
+        await consumer.start()
+        self.consumer = consumer
+        backoff = 0.5
+        try:
+            while not stop.is_set():
+                try:
+                    await self.step(consumer)
+                    backoff = 0.5
+                except Exception as exc:  # a broker blip: wait, then go on from where we are
+                    m.ERRORS.labels(reason=type(exc).__name__).inc()
+                    log.warning("cleaning step failed; retrying", extra={"error": repr(exc)})
+                    await asyncio.sleep(backoff)
+                    backoff = min(backoff * 2, MAX_BACKOFF_SECONDS)
+        finally:
+            self.ready = False
+            await consumer.stop()
+            await self.producers.stop()
+
+    async def step(self, consumer: AIOKafkaConsumer) -> None:
+        """Fetch one batch, clean it, commit it (one transaction per partition)."""
+        batches = await consumer.getmany(
+            timeout_ms=self.settings.cleaner_batch_wait_ms,
+            max_records=self.settings.cleaner_batch_size,
+        )
+        if not batches:
+            self._report_lag(consumer)
+            return
+        generation = self.generation
+        async with self.batch_lock:
+            if generation != self.generation:
+                m.DROPPED_BATCHES.inc()  # fetched before a rebalance: re-read by the owner
+                return
+            started = time.perf_counter()
+            results = await asyncio.gather(
+                *(self._commit_partition(tp, messages) for tp, messages in batches.items()),
+                return_exceptions=True,
+            )
+            m.BATCH_SECONDS.observe(time.perf_counter() - started)
+        failed = 0
+        for tp, result in zip(batches, results, strict=True):
+            if isinstance(result, BaseException):
+                failed += 1
+                await self._rewind(consumer, tp, batches[tp][0].offset, result)
+        if failed:
+            raise RuntimeError(f"{failed} of {len(batches)} partition transactions failed")
+        self._report_lag(consumer)
+
+    async def _commit_partition(
+        self, tp: TopicPartition, messages: Sequence[ConsumerRecord[bytes, bytes]]
+    ) -> None:
+        outputs: list[Output] = []
+        types_out: Counter[str] = Counter()
+        reasons: Counter[str] = Counter()
+        settings = self.settings
+        for message in messages:
+            result = process(
+                tp.topic,
+                tp.partition,
+                message.offset,
+                message.value,
+                settings.cleaner_max_record_bytes,
+                settings.cleaner_profile,
+            )
+            if isinstance(result, Cleaned):
+                outputs.append(Output(result.topic, result.key, result.value))
+                types_out[result.record_type] += 1
+            else:
+                outputs.append(Output(DLQ_TOPIC, None, result.value))
+                reasons[result.reason] += 1
+        next_offset = messages[-1].offset + 1
+        await self.producers.commit(tp, outputs, next_offset)
+        self.committed[tp] = next_offset
+        m.RECORDS_IN.labels(type=record_type_of(tp.topic) or "unknown").inc(len(messages))
+        for record_type, count in types_out.items():
+            m.RECORDS_OUT.labels(type=record_type).inc(count)
+        for reason, count in reasons.items():
+            m.DLQ.labels(reason=reason).inc(count)
+        m.RECORD_LATENCY_SECONDS.observe(max(time.time() - messages[0].timestamp / 1000, 0.0))
+
+    async def _rewind(
+        self, consumer: AIOKafkaConsumer, tp: TopicPartition, offset: int, error: BaseException
+    ) -> None:
+        """The partition's transaction was aborted: read its records again."""
+        log.warning(
+            "transaction failed; re-reading the partition from its last commit",
+            extra={
+                "topic": tp.topic,
+                "partition": tp.partition,
+                "offset": offset,
+                "error": repr(error),
+            },
+        )
+        await self.producers.revoke([tp])  # the next commit starts a fresh producer
+        if tp in consumer.assignment():
+            consumer.seek(tp, offset)
+
+    def _report_lag(self, consumer: AIOKafkaConsumer) -> None:
+        for tp, position in self.committed.items():
+            highwater = consumer.highwater(tp)
+            if highwater is not None:
+                m.CONSUMER_LAG.labels(tp.topic, str(tp.partition)).set(max(highwater - position, 0))
