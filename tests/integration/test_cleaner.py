@@ -1,0 +1,344 @@
+"""The cleaner against a real broker, as a real process: raw in, clean out, poison to the DLQ
+while good records keep flowing, exactly once across kill -9 and across replicas sharing the
+partitions. Clean topics are shared by the whole test run, so each test reads back only the
+``ind``s it made (a range of its own) and the DLQ entries of its own raw topics."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import os
+import random
+import signal
+import subprocess
+import sys
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import orjson
+import pytest
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
+
+from shared.cleaning import clean
+from shared.kafka_admin import ensure_topics
+from shared.models import DlqEntry
+from shared.topics import DLQ_TOPIC, RECORD_TYPES, RecordType, clean_topic, clean_topics
+from tests.conftest import SHARED_DATA, async_wait_until, wait_until
+from tests.servers import free_port
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+SAMPLE_FILES = {"pin": "pinterest_data", "geo": "geolocation_data", "user": "user_data"}
+PARTITIONS = 3
+
+
+def _sample(record_type: RecordType) -> list[dict[str, Any]]:
+    path = SHARED_DATA / "raw_union" / f"{SAMPLE_FILES[record_type]}.jsonl"
+    return [orjson.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+@dataclass
+class Cleaner:
+    """``pinpipe cleaner`` in a process of its own."""
+
+    env: dict[str, str]
+    log: Path
+    port: int = field(default_factory=lambda: free_port(start=24000))
+    process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> Cleaner:
+        with open(self.log, "ab") as out:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "cli.main", "cleaner"],
+                cwd=REPO_ROOT,
+                env={**self.env, "PINPIPE_CLEANER_WEB_PORT": str(self.port)},
+                stdout=out,
+                stderr=out,
+            )
+        wait_until(self._ready, timeout=60, what=f"cleaner ready (log: {self.log})")
+        return self
+
+    def _ready(self) -> bool:
+        assert self.process is not None
+        if self.process.poll() is not None:
+            raise AssertionError(f"cleaner exited; log:\n{self.log.read_text()[-3000:]}")
+        try:
+            return httpx.get(self.url + "/readyz", timeout=1).status_code == 200
+        except httpx.TransportError:
+            return False
+
+    def metric(self, name: str, **labels: str) -> float:
+        wanted = ",".join(f'{k}="{v}"' for k, v in sorted(labels.items()))
+        line_start = f"{name}{{{wanted}}} " if labels else f"{name} "
+        for line in httpx.get(self.url + "/metrics", timeout=5).text.splitlines():
+            if line.startswith(line_start):
+                return float(line.split()[-1])
+        return 0.0
+
+    def kill(self, sig: int = signal.SIGKILL) -> None:
+        assert self.process is not None
+        self.process.send_signal(sig)
+        self.process.wait(timeout=60)
+
+
+@pytest.fixture
+def cleaners(kafka_bootstrap: str, unique: str, tmp_path: Path) -> Iterator[list[Cleaner]]:
+    """Cleaner processes (append with ``cleaners.append(Cleaner(env, log).start())``), all of
+    one consumer group, cleaning the raw topics ``c<unique>.*``; killed at the end."""
+    started: list[Cleaner] = []
+    yield started
+    for cleaner in started:
+        if cleaner.process is not None and cleaner.process.poll() is None:
+            cleaner.kill()
+
+
+def _env(kafka_bootstrap: str, unique: str, **extra: str) -> dict[str, str]:
+    prefix = f"c{unique}"
+    return {
+        **os.environ,
+        "PYTHONPATH": str(REPO_ROOT),
+        "PINPIPE_KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap,
+        "PINPIPE_TOPIC_PREFIX": prefix,
+        "PINPIPE_TOPIC_PARTITIONS": str(PARTITIONS),
+        "PINPIPE_CLEANER_APP_ID": f"cleaner-{unique}",
+        "PINPIPE_CLEANER_RAW_TOPIC_PATTERN": rf"^{prefix}\.\w+$|^streaming-{prefix}-[\w-]+$",
+        "PINPIPE_CLEANER_BATCH_SIZE": "500",
+        "PINPIPE_LOG_LEVEL": "INFO",
+        **extra,
+    }
+
+
+def _good_records(base: int, count: int) -> list[tuple[RecordType, bytes]]:
+    """``count`` real sample rows, cycling pin/geo/user, with ``ind``s base … base+count-1."""
+    samples = {t: _sample(t) for t in RECORD_TYPES}
+    records: list[tuple[RecordType, bytes]] = []
+    for i in range(count):
+        record_type = RECORD_TYPES[i % 3]
+        row = dict(samples[record_type][(i * 7) % len(samples[record_type])])
+        row["index" if record_type == "pin" else "ind"] = base + i
+        records.append((record_type, orjson.dumps(row)))
+    return records
+
+
+async def _produce(bootstrap: str, messages: list[tuple[str, bytes]]) -> None:
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=10)
+    await producer.start()
+    try:
+        futures = [await producer.send(topic, value) for topic, value in messages]
+        await asyncio.gather(*futures)
+    finally:
+        await producer.stop()
+
+
+async def _read_committed(bootstrap: str, topics: list[str]) -> list[Any]:
+    """Every record of ``topics`` that a read_committed consumer sees, up to the current end."""
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap,
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+        isolation_level="read_committed",
+    )
+    await consumer.start()
+    try:
+        await consumer._client.force_metadata_update()
+        tps = [
+            TopicPartition(topic, p)
+            for topic in topics
+            for p in consumer.partitions_for_topic(topic) or ()
+        ]
+        consumer.assign(tps)
+        await consumer.seek_to_beginning(*tps)
+        ends = await consumer.end_offsets(tps)  # the last stable offsets
+        records: list[Any] = []
+        behind = set(tps)
+        while behind:
+            for messages in (await consumer.getmany(timeout_ms=1_000)).values():
+                records += messages
+            behind = {tp for tp in behind if await consumer.position(tp) < ends[tp]}
+        return records
+    finally:
+        await consumer.stop()
+
+
+def _clean_inds(records: list[Any], base: int, count: int) -> Counter[tuple[str, int]]:
+    """How often each (clean topic, ind) of this test's range appears."""
+    seen: Counter[tuple[str, int]] = Counter()
+    for record in records:
+        if record.topic in clean_topics():
+            ind = orjson.loads(record.value)["ind"]
+            if base <= ind < base + count:
+                seen[(record.topic, ind)] += 1
+    return seen
+
+
+def _expected(records: list[tuple[RecordType, bytes]], base: int) -> set[tuple[str, int]]:
+    return {(clean_topic(t), base + i) for i, (t, _) in enumerate(records)}
+
+
+async def _committed(bootstrap: str, group: str, topics: list[str]) -> int:
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        offsets = await admin.list_consumer_group_offsets(group)
+    except Exception:  # the group has no coordinator yet
+        return 0
+    finally:
+        await admin.close()
+    return sum(o.offset for tp, o in offsets.items() if tp.topic in topics and o.offset > 0)
+
+
+def test_raw_in_clean_out_poison_to_the_dlq_while_good_records_flow(
+    kafka_bootstrap: str, unique: str, tmp_path: Path, cleaners: list[Cleaner]
+) -> None:
+    prefix = f"c{unique}"
+    env = _env(kafka_bootstrap, unique, PINPIPE_CLEANER_MAX_RECORD_BYTES="4096")
+    board = f"{prefix}.board"  # matches the pattern, but no pin/geo/user suffix
+    asyncio.run(ensure_topics(kafka_bootstrap, [board], PARTITIONS))
+    cleaner = Cleaner(env, tmp_path / "cleaner.log").start()
+    cleaners.append(cleaner)
+
+    base = random.randrange(10**9, 2 * 10**9)
+    good = _good_records(base, 600)
+    poison: list[tuple[str, bytes, str]] = [
+        (f"{prefix}.pin", b"{not json", "not_json"),
+        (f"{prefix}.geo", b'["an", "array"]', "not_an_object"),
+        (f"{prefix}.user", orjson.dumps({"first_name": "no ind"}), "missing_ind"),
+        (f"{prefix}.user", orjson.dumps({"ind": 1, "age": "old"}), "wrong_type"),
+        (f"{prefix}.pin", orjson.dumps({"index": 2, "title": "x" * 5000}), "oversize"),
+        (board, orjson.dumps({"ind": 3}), "unknown_type"),
+    ]
+    messages: list[tuple[str, bytes]] = [(f"{prefix}.{t}", v) for t, v in good]
+    for n, (topic, value, _) in enumerate(poison):  # spread among the good ones
+        messages.insert(n * 100 + 50, (topic, value))
+    # A stream created after the cleaner started is found by the pattern subscription.
+    late = f"streaming-{prefix}-late-pin"
+    asyncio.run(ensure_topics(kafka_bootstrap, [late], 1))
+    late_records = _good_records(base + len(good), 30)[::3]  # pins only
+    messages += [(late, value) for _, value in late_records]
+    asyncio.run(_produce(kafka_bootstrap, messages))
+
+    async def all_in() -> list[Any]:
+        records = await _read_committed(kafka_bootstrap, [*clean_topics(), DLQ_TOPIC])
+        seen = _clean_inds(records, base, len(good) + 30)
+        return records if len(seen) == len(good) + len(late_records) else []
+
+    records = asyncio.run(
+        async_wait_until(all_in, seconds=90, what="every good record cleaned", interval=1)
+    )
+    seen = _clean_inds(records, base, len(good) + 30)
+    expected = _expected(good, base) | {
+        (clean_topic("pin"), base + len(good) + 3 * i) for i in range(len(late_records))
+    }
+    assert set(seen) == expected
+    assert set(seen.values()) == {1}, "a clean record was written twice"
+
+    # Each clean record is exactly what the cleaning function makes of its raw record.
+    by_key = {(r.topic, orjson.loads(r.value)["ind"]): r for r in records if r.topic != DLQ_TOPIC}
+    for i, (record_type, value) in enumerate(good):
+        record = by_key[(clean_topic(record_type), base + i)]
+        assert orjson.loads(record.value) == orjson.loads(
+            orjson.dumps(clean(record_type, orjson.loads(value)))
+        )
+        assert record.key == str(base + i).encode()
+
+    entries = [
+        DlqEntry.model_validate_json(r.value)
+        for r in records
+        if r.topic == DLQ_TOPIC and orjson.loads(r.value)["source_topic"].startswith(prefix)
+    ]
+    assert sorted((e.source_topic, e.reason) for e in entries) == sorted(
+        (topic, reason) for topic, _, reason in poison
+    )
+    originals = {base64.b64decode(e.original_base64) for e in entries}
+    assert originals == {value for _, value, _ in poison}
+    for reason in {reason for _, _, reason in poison}:
+        assert cleaner.metric("pinpipe_cleaner_dlq_total", reason=reason) == 1
+    assert cleaner.metric("pinpipe_cleaner_records_out_total", type="geo") == len(good) // 3
+    assert cleaner.metric("pinpipe_cleaner_consumer_lag", topic=f"{prefix}.geo", partition="0") == 0
+
+
+def test_kill_9_mid_stream_then_restart_loses_nothing_and_doubles_nothing(
+    kafka_bootstrap: str, unique: str, tmp_path: Path, cleaners: list[Cleaner]
+) -> None:
+    prefix = f"c{unique}"
+    env = _env(kafka_bootstrap, unique, PINPIPE_CLEANER_BATCH_SIZE="200")
+    raw = [f"{prefix}.{t}" for t in RECORD_TYPES]
+    base = random.randrange(2 * 10**9, 3 * 10**9)
+    good = _good_records(base, 30_000)
+    asyncio.run(ensure_topics(kafka_bootstrap, raw, PARTITIONS))
+    asyncio.run(_produce(kafka_bootstrap, [(f"{prefix}.{t}", v) for t, v in good]))
+
+    first = Cleaner(env, tmp_path / "first.log").start()
+    cleaners.append(first)
+    group = env["PINPIPE_CLEANER_APP_ID"]
+    done = wait_until(
+        lambda: (n := asyncio.run(_committed(kafka_bootstrap, group, raw))) > 3_000 and n,
+        timeout=60,
+        what="some records committed",
+        interval=0.05,
+    )
+    first.kill()  # kill -9, mid-stream: transactions in flight are left open
+    assert done < len(good), "all committed before the kill; the test needs more records"
+
+    second = Cleaner(env, tmp_path / "second.log").start()
+    cleaners.append(second)
+    wait_until(
+        lambda: asyncio.run(_committed(kafka_bootstrap, group, raw)) == len(good),
+        timeout=120,
+        what="every record committed after the restart",
+    )
+    seen = _clean_inds(
+        asyncio.run(_read_committed(kafka_bootstrap, clean_topics())), base, len(good)
+    )
+    assert set(seen) == _expected(good, base), "records lost"
+    duplicates = {key: n for key, n in seen.items() if n > 1}
+    assert not duplicates, f"{len(duplicates)} records written twice, e.g. {list(duplicates)[:3]}"
+
+
+def test_replicas_share_the_partitions_and_hand_over_exactly_once(
+    kafka_bootstrap: str, unique: str, tmp_path: Path, cleaners: list[Cleaner]
+) -> None:
+    prefix = f"c{unique}"
+    env = _env(kafka_bootstrap, unique, PINPIPE_CLEANER_BATCH_SIZE="100")
+    raw = [f"{prefix}.{t}" for t in RECORD_TYPES]
+    base = random.randrange(3 * 10**9, 4 * 10**9)
+    good = _good_records(base, 30_000)
+    asyncio.run(ensure_topics(kafka_bootstrap, raw, PARTITIONS))
+
+    one = Cleaner(env, tmp_path / "one.log").start()
+    two = Cleaner(env, tmp_path / "two.log").start()
+    cleaners += [one, two]
+    asyncio.run(_produce(kafka_bootstrap, [(f"{prefix}.{t}", v) for t, v in good]))
+    group = env["PINPIPE_CLEANER_APP_ID"]
+    wait_until(
+        lambda: asyncio.run(_committed(kafka_bootstrap, group, raw)) > 5_000,
+        timeout=60,
+        what="some records committed",
+        interval=0.05,
+    )
+    shares = [
+        sum(c.metric("pinpipe_cleaner_records_in_total", type=t) for t in RECORD_TYPES)
+        for c in (one, two)
+    ]
+    assert all(share > 0 for share in shares), f"a replica cleaned nothing: {shares}"
+    three = Cleaner(env, tmp_path / "three.log").start()  # a rebalance mid-stream
+    cleaners.append(three)
+    one.kill(signal.SIGTERM)  # and a graceful leave
+    wait_until(
+        lambda: asyncio.run(_committed(kafka_bootstrap, group, raw)) == len(good),
+        timeout=120,
+        what="every record committed",
+    )
+    seen = _clean_inds(
+        asyncio.run(_read_committed(kafka_bootstrap, clean_topics())), base, len(good)
+    )
+    assert set(seen) == _expected(good, base), "records lost"
+    assert set(seen.values()) == {1}, "records written twice"
