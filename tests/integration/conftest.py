@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import signal
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -12,7 +15,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from services.ingest_api.app import create_app
 from services.ingest_api.config import IngestSettings
 from tests.http_server import UvicornThread
-from tests.servers import free_port
+from tests.servers import KafkaServer, free_port
 
 
 @dataclass
@@ -45,6 +48,23 @@ def ingest_factory(kafka_bootstrap: str, unique: str) -> Iterator[Callable[..., 
     yield start
     for server in servers:
         server.stop()
+
+
+@pytest.fixture
+def own_broker(tmp_path: Path) -> Iterator[KafkaServer]:
+    """A broker of the test alone (it gets killed)."""
+    server = KafkaServer(free_port((0, 1), start=31092), tmp_path / "kafka")
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def kill_broker(server: KafkaServer) -> None:
+    """kill -9 the broker (``server.start()`` brings it back with its data)."""
+    pid = int((server.state_dir / "kafka.pid").read_text())
+    os.kill(pid, signal.SIGKILL)
 
 
 @pytest.fixture

@@ -12,6 +12,7 @@ import random
 import signal
 import subprocess
 import sys
+import time
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -29,7 +30,8 @@ from shared.kafka_admin import ensure_topics
 from shared.models import DlqEntry
 from shared.topics import DLQ_TOPIC, RECORD_TYPES, RecordType, clean_topic, clean_topics
 from tests.conftest import SHARED_DATA, async_wait_until, wait_until
-from tests.servers import free_port
+from tests.integration.conftest import kill_broker
+from tests.servers import KafkaServer, free_port
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SAMPLE_FILES = {"pin": "pinterest_data", "geo": "geolocation_data", "user": "user_data"}
@@ -340,5 +342,41 @@ def test_replicas_share_the_partitions_and_hand_over_exactly_once(
     seen = _clean_inds(
         asyncio.run(_read_committed(kafka_bootstrap, clean_topics())), base, len(good)
     )
+    assert set(seen) == _expected(good, base), "records lost"
+    assert set(seen.values()) == {1}, "records written twice"
+
+
+def test_broker_killed_mid_stream_loses_nothing_and_doubles_nothing(
+    own_broker: KafkaServer, unique: str, tmp_path: Path, cleaners: list[Cleaner]
+) -> None:
+    bootstrap = own_broker.bootstrap
+    prefix = f"c{unique}"
+    env = _env(bootstrap, unique, PINPIPE_CLEANER_BATCH_SIZE="200")
+    raw = [f"{prefix}.{t}" for t in RECORD_TYPES]
+    base = random.randrange(4 * 10**9, 5 * 10**9)
+    good = _good_records(base, 30_000)
+    asyncio.run(ensure_topics(bootstrap, raw, PARTITIONS))
+    asyncio.run(_produce(bootstrap, [(f"{prefix}.{t}", v) for t, v in good]))
+
+    cleaner = Cleaner(env, tmp_path / "cleaner.log").start()
+    cleaners.append(cleaner)
+    group = env["PINPIPE_CLEANER_APP_ID"]
+    done = wait_until(
+        lambda: (n := asyncio.run(_committed(bootstrap, group, raw))) > 3_000 and n,
+        timeout=60,
+        what="some records committed",
+        interval=0.05,
+    )
+    kill_broker(own_broker)  # transactions in flight fail; the cleaner must wait and go on
+    time.sleep(5)
+    own_broker.start()
+    assert done < len(good), "all committed before the outage; the test needs more records"
+    wait_until(
+        lambda: asyncio.run(_committed(bootstrap, group, raw)) == len(good),
+        timeout=180,
+        what="every record committed after the outage",
+    )
+    assert cleaner.process is not None and cleaner.process.poll() is None, "the cleaner died"
+    seen = _clean_inds(asyncio.run(_read_committed(bootstrap, clean_topics())), base, len(good))
     assert set(seen) == _expected(good, base), "records lost"
     assert set(seen.values()) == {1}, "records written twice"

@@ -5,10 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import signal
-from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import pytest
@@ -16,27 +12,11 @@ import pytest
 from services.ingest_api.app import create_app
 from services.ingest_api.config import IngestSettings
 from tests.http_server import UvicornThread
-from tests.integration.conftest import consume_all
+from tests.integration.conftest import consume_all, kill_broker
 from tests.servers import KafkaServer, free_port
 
 pytestmark = pytest.mark.integration
 JSON_V2 = {"Content-Type": "application/vnd.kafka.json.v2+json"}
-
-
-@pytest.fixture
-def own_broker(tmp_path: Path) -> Iterator[KafkaServer]:
-    """A broker of this test alone: it gets killed."""
-    server = KafkaServer(free_port((0, 1), start=31092), tmp_path / "kafka")
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop()
-
-
-def _kill(server: KafkaServer) -> None:
-    pid = int((server.state_dir / "kafka.pid").read_text())
-    os.kill(pid, signal.SIGKILL)
 
 
 async def test_no_record_reported_written_is_missing(own_broker: KafkaServer) -> None:
@@ -71,7 +51,9 @@ async def test_no_record_reported_written_is_missing(own_broker: KafkaServer) ->
 
             first = [asyncio.create_task(post(b)) for b in range(30)]
             await asyncio.sleep(0.05)
-            _kill(own_broker)  # mid-flight: some requests of `first` are still waiting for acks
+            kill_broker(
+                own_broker
+            )  # mid-flight: some requests of `first` are still waiting for acks
             await asyncio.gather(*first)
             await asyncio.gather(*(post(b) for b in range(30, 40)))  # while it is down
     finally:
