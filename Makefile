@@ -45,6 +45,7 @@ bench: setup ## Benchmarks (numbers printed and written under var/bench/)
 	@bash infra/require.sh go
 	$(PY) -m bench.ingest_bench
 	$(PY) -m bench.emulator_bench
+	$(PY) -m bench.cleaner_bench
 
 clean: ## Remove var/ (local data, logs, Kafka state)
 	rm -rf var
