@@ -106,6 +106,7 @@ class CleanerLoop:
 
     async def step(self, consumer: AIOKafkaConsumer) -> None:
         """Fetch one batch, clean it, commit it (one transaction per partition)."""
+        generation = self.generation  # a rebalance from here on voids the batch
         batches = await consumer.getmany(
             timeout_ms=self.settings.cleaner_batch_wait_ms,
             max_records=self.settings.cleaner_batch_size,
@@ -113,7 +114,6 @@ class CleanerLoop:
         if not batches:
             self._report_lag(consumer)
             return
-        generation = self.generation
         async with self.batch_lock:
             if generation != self.generation:
                 m.DROPPED_BATCHES.inc()  # fetched before a rebalance: re-read by the owner
@@ -168,7 +168,10 @@ class CleanerLoop:
     async def _rewind(
         self, consumer: AIOKafkaConsumer, tp: TopicPartition, offset: int, error: BaseException
     ) -> None:
-        """The partition's transaction was aborted: read its records again."""
+        """The partition's transaction was aborted: read its records again (seek first; nothing
+        after it may fail before the position is back), then replace its producer."""
+        if tp in consumer.assignment():
+            consumer.seek(tp, offset)
         log.warning(
             "transaction failed; re-reading the partition from its last commit",
             extra={
@@ -179,8 +182,6 @@ class CleanerLoop:
             },
         )
         await self.producers.revoke([tp])  # the next commit starts a fresh producer
-        if tp in consumer.assignment():
-            consumer.seek(tp, offset)
 
     def _report_lag(self, consumer: AIOKafkaConsumer) -> None:
         for tp, position in self.committed.items():

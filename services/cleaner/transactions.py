@@ -51,8 +51,12 @@ class PartitionProducers:
         await asyncio.gather(*(self._start(tp) for tp in new))
 
     async def revoke(self, tps: Iterable[TopicPartition]) -> None:
+        """Stop the producers of ``tps`` (a broken one may fail to stop: that is logged)."""
         gone = [self._producers.pop(tp) for tp in list(tps) if tp in self._producers]
-        await asyncio.gather(*(producer.stop() for producer in gone))
+        results = await asyncio.gather(*(p.stop() for p in gone), return_exceptions=True)
+        for error in results:
+            if error is not None:
+                log.warning("a producer failed to stop", extra={"error": repr(error)})
 
     async def stop(self) -> None:
         await self.revoke(list(self._producers))
@@ -71,7 +75,11 @@ class PartitionProducers:
             retry_backoff_ms=10,
             client_id=self.transactional_id(tp),
         )
-        await producer.start()  # InitProducerId: fences an older producer with this id
+        try:
+            await producer.start()  # InitProducerId: fences an older producer with this id
+        except BaseException:
+            await producer.stop()
+            raise
         self._producers[tp] = producer
         return producer
 
