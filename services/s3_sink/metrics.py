@@ -11,5 +11,11 @@ BYTES = METRICS.counter("bytes_total", "Bytes of Parquet written, by zone", ["zo
 FLUSH_SECONDS = METRICS.histogram("flush_seconds", "Time to write and commit one file", ["zone"])
 ERRORS = METRICS.counter("errors_total", "Failed writes (retried), by reason", ["reason"])
 SKIPPED = METRICS.counter(
-    "skipped_total", "Records not written (unreadable), by reason", ["reason"]
+    "skipped_total", "Records of topics with no pin/geo/user suffix, not written", ["reason"]
+)
+DLQ = METRICS.counter("dlq_total", "Clean-topic records sent to the DLQ, by reason", ["reason"])
+CONSUMER_LAG = METRICS.gauge(
+    "consumer_lag",
+    "Records not yet in a committed file, by partition (high watermark - committed offset)",
+    ["topic", "partition"],
 )

@@ -1,31 +1,40 @@
-"""The sink's loop: consume raw and clean topics, buffer per partition, roll Parquet files by
-size, by age and at a day boundary, and commit a partition's offset only once its file is
-durable. File names come from start offsets, so a replay after a crash rewrites the same
-names: exactly once in the lake.
+"""The sink's loop: consume raw and clean topics, buffer per partition, write Parquet files, and
+commit a partition's offset only once its file is durable. Exactly once in the lake.
+
+A partition's file rolls when it reaches ``PINPIPE_SINK_ROLL_BYTES``, when its records span
+``PINPIPE_SINK_ROLL_SECONDS`` of record time, at a day boundary, and when it has been open
+``PINPIPE_SINK_MAX_OPEN_SECONDS`` (so an idle partition's records are published within that
+time plus one poll, 0.5 s). File names come from start offsets; a file is written and committed
+before the partition buffers anything else, so the lake holds at most one uncommitted file per
+partition, and it starts at the committed offset: a replay rewrites the same name. Clean-topic
+records that do not fit the clean schema go to the DLQ (before the offset that covers them is
+committed). While the lake is down, the write is retried with backoff and nothing is consumed.
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import logging
 import re
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
-from typing import Any
 
-from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.errors import CommitFailedError, IllegalStateError
 
 from services.s3_sink import metrics as m
 from services.s3_sink.config import SinkSettings
+from services.s3_sink.tables import Columns, Unreadable, to_lake_table
 from services.s3_sink.writer import parquet_bytes, write_durably
 from shared.lake import Lake, Zone, relative_path
-from shared.lake_schema import clean_row, to_table
-from shared.topics import RecordType, record_type_of
+from shared.models import DlqEntry
+from shared.topics import DLQ_TOPIC, RecordType, record_type_of
 
 log = logging.getLogger(__name__)
 MAX_BACKOFF_SECONDS = 30.0
+POLL_MS = 500
 
 
 @dataclass
@@ -36,8 +45,9 @@ class PartitionBuffer:
     record_type: RecordType
     start_offset: int
     day: date
+    first_timestamp_ms: int
     opened_at: float = field(default_factory=time.monotonic)
-    rows: list[dict[str, Any]] = field(default_factory=list)
+    columns: Columns = field(default_factory=Columns)
     size: int = 0
     next_offset: int = 0
 
@@ -52,6 +62,7 @@ class _DropOnRevoke(ConsumerRebalanceListener):
     async def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:
         for tp in revoked:
             self.sink.buffers.pop(tp, None)
+            self.sink.committed.pop(tp, None)
 
     async def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
         log.info("partitions assigned", extra={"count": len(assigned)})
@@ -62,7 +73,9 @@ class ParquetSink:
         self.settings = settings
         self.lake = lake
         self.buffers: dict[TopicPartition, PartitionBuffer] = {}
+        self.committed: dict[TopicPartition, int] = {}
         self.consumer: AIOKafkaConsumer | None = None
+        self.producer: AIOKafkaProducer | None = None
         self.ready = False
         self.clean_pattern = re.compile(settings.sink_clean_topic_pattern)
         patterns = [settings.sink_clean_topic_pattern, settings.sink_raw_topic_pattern]
@@ -80,69 +93,69 @@ class ParquetSink:
             auto_offset_reset="earliest",
             isolation_level="read_committed",  # the cleaner writes clean topics in transactions
             metadata_max_age_ms=5_000,  # find new raw topics quickly
-            max_poll_interval_ms=600_000,
+            max_poll_interval_ms=600_000,  # a lake outage may hold the loop this long
+        )
+        producer = AIOKafkaProducer(
+            bootstrap_servers=self.settings.kafka_bootstrap_servers,
+            client_id="pinpipe-s3-sink-dlq",
+            acks="all",
+            enable_idempotence=True,
         )
         consumer.subscribe(pattern=self.pattern, listener=_DropOnRevoke(self))
+        await producer.start()
         await consumer.start()
-        self.consumer = consumer
+        self.consumer, self.producer = consumer, producer
         self.ready = True
         try:
             while not stop.is_set():
-                batches = await consumer.getmany(timeout_ms=500, max_records=5_000)
+                batches = await consumer.getmany(timeout_ms=POLL_MS, max_records=10_000)
                 for tp, messages in batches.items():
                     for message in messages:
-                        await self._add(tp, message)
+                        await self._add(
+                            tp, message.key, message.value, message.offset, message.timestamp
+                        )
                 await self._flush_due()
+                self._report_lag(consumer)
             await self.flush_all()
         finally:
             self.ready = False
             await consumer.stop()
+            await producer.stop()
 
-    async def _add(self, tp: TopicPartition, message: Any) -> None:
+    async def _add(
+        self,
+        tp: TopicPartition,
+        key: bytes | None,
+        value: bytes | None,
+        offset: int,
+        timestamp_ms: int,
+    ) -> None:
         record_type = record_type_of(tp.topic)
         if record_type is None:
             m.SKIPPED.labels(reason="unknown_type").inc()
             return
-        zone = self.zone_of(tp.topic)
-        timestamp = datetime.fromtimestamp(message.timestamp / 1000, UTC)
+        day = datetime.fromtimestamp(timestamp_ms / 1000, UTC).date()
         buffer = self.buffers.get(tp)
-        if buffer is not None and buffer.day != timestamp.date():
-            await self._flush(tp)  # one day per file
+        if buffer is not None and (
+            buffer.day != day
+            or timestamp_ms - buffer.first_timestamp_ms >= self.settings.sink_roll_seconds * 1000
+        ):
+            await self._flush(tp)  # one day per file; at most roll_seconds of record time
             buffer = None
         if buffer is None:
-            buffer = PartitionBuffer(zone, record_type, message.offset, timestamp.date())
+            buffer = PartitionBuffer(self.zone_of(tp.topic), record_type, offset, day, timestamp_ms)
             self.buffers[tp] = buffer
-        meta = {
-            "_topic": tp.topic,
-            "_partition": tp.partition,
-            "_offset": message.offset,
-            "_ingested_at": timestamp,
-        }
-        try:
-            if zone == "clean":
-                row = {**clean_row(record_type, message.value), **meta}
-            else:
-                row = {"key": message.key, "value": message.value, **meta}
-        except (ValueError, TypeError) as exc:
-            # A clean topic holds only what the cleaner wrote; an unreadable record there is a
-            # bug upstream. Keep the offset moving, count it, log it.
-            m.SKIPPED.labels(reason="unreadable").inc()
-            log.error(
-                "unreadable clean record",
-                extra={"topic": tp.topic, "offset": message.offset, "error": repr(exc)},
-            )
-            row = None
-        if row is not None:
-            buffer.rows.append(row)
-        buffer.size += len(message.value or b"") + len(message.key or b"")
-        buffer.next_offset = message.offset + 1
+        value = value or b""
+        buffer.columns.add(key, value, offset, timestamp_ms)
+        buffer.size += len(value) + len(key or b"")
+        buffer.next_offset = offset + 1
         if buffer.size >= self.settings.sink_roll_bytes:
             await self._flush(tp)
 
     async def _flush_due(self) -> None:
         now = time.monotonic()
         for tp, buffer in list(self.buffers.items()):
-            if now - buffer.opened_at >= self.settings.sink_roll_seconds:
+            if now - buffer.opened_at >= self.settings.sink_max_open_seconds:
                 await self._flush(tp)
 
     async def flush_all(self) -> None:
@@ -156,7 +169,12 @@ class ParquetSink:
         if buffer is None:
             return
         started = time.perf_counter()
-        if buffer.rows:
+        table, unreadable = to_lake_table(
+            buffer.zone, buffer.record_type, tp.topic, tp.partition, buffer.columns
+        )
+        if unreadable:
+            await self._to_dlq(tp, unreadable)
+        if table.num_rows:
             relative = relative_path(
                 buffer.zone,
                 buffer.record_type,
@@ -165,34 +183,66 @@ class ParquetSink:
                 tp.partition,
                 buffer.start_offset,
             )
-            data = parquet_bytes(
-                to_table(buffer.zone, buffer.record_type, buffer.rows),
-                self.settings.sink_compression,
-            )
-            backoff = 0.5
-            while True:
-                try:
-                    await asyncio.to_thread(write_durably, self.lake, relative, data)
-                    break
-                except OSError as exc:
-                    m.ERRORS.labels(reason=type(exc).__name__).inc()
-                    log.warning(
-                        "lake write failed; retrying",
-                        extra={"path": relative, "error": repr(exc), "backoff": backoff},
-                    )
-                    await asyncio.sleep(backoff)
-                    backoff = min(backoff * 2, MAX_BACKOFF_SECONDS)
+            data = parquet_bytes(table, self.settings.sink_compression)
+            await self._write(relative, data)
             m.FILES.labels(zone=buffer.zone, type=buffer.record_type).inc()
-            m.RECORDS.labels(zone=buffer.zone, type=buffer.record_type).inc(len(buffer.rows))
+            m.RECORDS.labels(zone=buffer.zone, type=buffer.record_type).inc(table.num_rows)
             m.BYTES.labels(zone=buffer.zone).inc(len(data))
+        await self._commit(tp, buffer.start_offset, buffer.next_offset)
+        m.FLUSH_SECONDS.labels(zone=buffer.zone).observe(time.perf_counter() - started)
+
+    async def _write(self, relative: str, data: bytes) -> None:
+        backoff = 0.5
+        while True:
+            try:
+                await asyncio.to_thread(write_durably, self.lake, relative, data)
+                return
+            except OSError as exc:
+                m.ERRORS.labels(reason=type(exc).__name__).inc()
+                log.warning(
+                    "lake write failed; retrying",
+                    extra={"path": relative, "error": repr(exc), "backoff": backoff},
+                )
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, MAX_BACKOFF_SECONDS)
+
+    async def _commit(self, tp: TopicPartition, start_offset: int, offset: int) -> None:
         assert self.consumer is not None
         try:
-            await self.consumer.commit({tp: buffer.next_offset})
+            await self.consumer.commit({tp: offset})
+            self.committed[tp] = offset
         except (CommitFailedError, IllegalStateError) as exc:
-            # The partition moved to another member during the write: it re-reads from the
-            # last commit and rewrites the same file name. Nothing is lost or doubled.
+            # Whoever reads the partition next (another member, or this one) starts at the
+            # last commit, which is this file's start: it rewrites the same file name.
             log.warning(
-                "commit after write failed",
+                "commit after write failed; the file will be rewritten",
                 extra={"topic": tp.topic, "partition": tp.partition, "error": repr(exc)},
             )
-        m.FLUSH_SECONDS.labels(zone=buffer.zone).observe(time.perf_counter() - started)
+            if tp in self.consumer.assignment():
+                self.consumer.seek(tp, start_offset)
+
+    async def _to_dlq(self, tp: TopicPartition, unreadable: list[Unreadable]) -> None:
+        """Send clean-topic records that fit no schema to the DLQ (a bug upstream)."""
+        assert self.producer is not None
+        for record in unreadable:
+            entry = DlqEntry(
+                original_base64=base64.b64encode(record.value).decode(),
+                source_topic=tp.topic,
+                source_partition=tp.partition,
+                source_offset=record.offset,
+                reason="unreadable_clean",
+                detail=record.error,
+                failed_at=datetime.now(UTC),
+            )
+            await self.producer.send_and_wait(DLQ_TOPIC, entry.model_dump_json().encode())
+            m.DLQ.labels(reason="unreadable_clean").inc()
+            log.error(
+                "unreadable clean record sent to the DLQ",
+                extra={"topic": tp.topic, "offset": record.offset, "error": record.error},
+            )
+
+    def _report_lag(self, consumer: AIOKafkaConsumer) -> None:
+        for tp, offset in self.committed.items():
+            highwater = consumer.highwater(tp)
+            if highwater is not None:
+                m.CONSUMER_LAG.labels(tp.topic, str(tp.partition)).set(max(highwater - offset, 0))

@@ -62,7 +62,7 @@ def pipeline(
         "PINPIPE_CLEANER_APP_ID": f"cleaner-{unique}",
         "PINPIPE_AGGREGATOR_APP_ID": f"aggregator-{unique}",
         "PINPIPE_SINK_GROUP_ID": f"sink-{unique}",
-        "PINPIPE_SINK_ROLL_SECONDS": "2",
+        "PINPIPE_SINK_MAX_OPEN_SECONDS": "2",
         # Only this test's raw topics: the broker is shared with other tests.
         "PINPIPE_CLEANER_RAW_TOPIC_PATTERN": rf"^{prefix}\.(pin|geo|user)$",
         "PINPIPE_SINK_RAW_TOPIC_PATTERN": rf"^{prefix}\.(pin|geo|user)$",

@@ -74,7 +74,7 @@ async def _check_sink(kafka_bootstrap: str, unique: str, lake: Lake) -> None:
         lake_url=lake.url,
         sink_clean_topic_pattern=rf"^t{unique}\.clean\.geo$",
         sink_raw_topic_pattern=rf"^t{unique}\.geo$",
-        sink_roll_seconds=1.0,
+        sink_max_open_seconds=1.0,
         sink_roll_bytes=2_000,
     )
     first = [(clean_topic, str(i).encode(), _geo(i)) for i in range(150)]

@@ -1,0 +1,127 @@
+"""Kafka records of one partition → one Arrow table of the lake's schema, column by column.
+
+Raw zone: the key and value bytes as received. Clean zone: the values parsed by Arrow's JSON
+reader against the clean schema (types checked in C++: a wrong type, a missing ``ind``, an
+unknown field or a bad timestamp fails), so no Python runs per field. When a batch fails, the
+records are parsed one by one to set the bad ones apart (for the DLQ) from the good ones.
+"""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass, field
+
+import pyarrow as pa
+import pyarrow.json as pajson
+
+from shared.lake import Zone
+from shared.lake_schema import CLEAN_SCHEMAS, META_FIELDS, RAW_SCHEMA
+from shared.topics import RecordType
+
+_META_NAMES = [f.name for f in META_FIELDS]
+_RECORD_SCHEMAS = {
+    record_type: pa.schema([f for f in schema if f.name not in _META_NAMES])
+    for record_type, schema in CLEAN_SCHEMAS.items()
+}
+_BLOCK_BYTES = 1 << 24
+
+
+@dataclass
+class Columns:
+    """Records of one topic-partition, kept as columns until their file is written."""
+
+    keys: list[bytes | None] = field(default_factory=list)
+    values: list[bytes] = field(default_factory=list)
+    offsets: list[int] = field(default_factory=list)
+    timestamps_ms: list[int] = field(default_factory=list)
+
+    def add(self, key: bytes | None, value: bytes, offset: int, timestamp_ms: int) -> None:
+        self.keys.append(key)
+        self.values.append(value)
+        self.offsets.append(offset)
+        self.timestamps_ms.append(timestamp_ms)
+
+    def __len__(self) -> int:
+        return len(self.offsets)
+
+
+@dataclass(frozen=True)
+class Unreadable:
+    """A clean-topic record that does not fit the clean schema."""
+
+    offset: int
+    value: bytes
+    error: str
+
+
+def _meta(topic: str, partition: int, columns: Columns, rows: list[int] | None) -> list[pa.Array]:
+    offsets, stamps = columns.offsets, columns.timestamps_ms
+    if rows is not None:
+        offsets, stamps = [offsets[i] for i in rows], [stamps[i] for i in rows]
+    count = len(offsets)
+    return [
+        pa.repeat(pa.scalar(topic, pa.string()), count),
+        pa.repeat(pa.scalar(partition, pa.int32()), count),
+        pa.array(offsets, pa.int64()),
+        pa.array(stamps, pa.int64()).cast(pa.timestamp("ms", tz="UTC")),
+    ]
+
+
+def _parse(record_type: RecordType, data: bytes) -> pa.Table:
+    return pajson.read_json(
+        io.BytesIO(data),
+        read_options=pajson.ReadOptions(use_threads=False, block_size=max(len(data), _BLOCK_BYTES)),
+        parse_options=pajson.ParseOptions(
+            explicit_schema=_RECORD_SCHEMAS[record_type], unexpected_field_behavior="error"
+        ),
+    )
+
+
+def raw_table(topic: str, partition: int, columns: Columns) -> pa.Table:
+    arrays = [
+        pa.array(columns.keys, pa.binary()),
+        pa.array(columns.values, pa.binary()),
+        *_meta(topic, partition, columns, None),
+    ]
+    return pa.Table.from_arrays(arrays, schema=RAW_SCHEMA)
+
+
+def clean_table(
+    record_type: RecordType, topic: str, partition: int, columns: Columns
+) -> tuple[pa.Table, list[Unreadable]]:
+    """The clean-zone table of ``columns``, and the records that do not fit it."""
+    good: list[int] | None = None
+    unreadable: list[Unreadable] = []
+    if any(b"\n" in value for value in columns.values):  # never from the cleaner: one per line
+        parsed = None
+    else:
+        try:
+            parsed = _parse(record_type, b"\n".join(columns.values))
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            parsed = None
+        if parsed is not None and parsed.num_rows != len(columns):
+            parsed = None  # an empty or blank value was skipped: find it below
+    if parsed is None:
+        good, pieces = [], []
+        for i, value in enumerate(columns.values):
+            try:
+                piece = _parse(record_type, value) if b"\n" not in value else None
+            except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
+                unreadable.append(Unreadable(columns.offsets[i], value, str(exc)[:300]))
+                continue
+            if piece is None or piece.num_rows != 1:
+                unreadable.append(Unreadable(columns.offsets[i], value, "not one JSON object"))
+                continue
+            good.append(i)
+            pieces.append(piece)
+        parsed = pa.concat_tables(pieces) if pieces else _RECORD_SCHEMAS[record_type].empty_table()
+    arrays = [*parsed.columns, *_meta(topic, partition, columns, good)]
+    return pa.Table.from_arrays(arrays, schema=CLEAN_SCHEMAS[record_type]), unreadable
+
+
+def to_lake_table(
+    zone: Zone, record_type: RecordType, topic: str, partition: int, columns: Columns
+) -> tuple[pa.Table, list[Unreadable]]:
+    if zone == "raw":
+        return raw_table(topic, partition, columns), []
+    return clean_table(record_type, topic, partition, columns)
