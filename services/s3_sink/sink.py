@@ -197,7 +197,7 @@ class ParquetSink:
             try:
                 await asyncio.to_thread(write_durably, self.lake, relative, data)
                 return
-            except OSError as exc:
+            except Exception as exc:  # the store is slow or down (s3fs raises more than OSError)
                 m.ERRORS.labels(reason=type(exc).__name__).inc()
                 log.warning(
                     "lake write failed; retrying",

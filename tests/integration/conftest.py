@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 from collections.abc import Callable, Iterator
@@ -10,7 +11,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
 
 from services.ingest_api.app import create_app
 from services.ingest_api.config import IngestSettings
@@ -97,3 +99,57 @@ async def consume_all(bootstrap: str, topic: str, count: int) -> list[Any]:
         return records
     finally:
         await consumer.stop()
+
+
+async def produce(bootstrap: str, messages: list[tuple[str, bytes]]) -> None:
+    """Write ``(topic, value)`` messages, all acknowledged when this returns."""
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=10)
+    await producer.start()
+    try:
+        futures = [await producer.send(topic, value) for topic, value in messages]
+        await asyncio.gather(*futures)
+    finally:
+        await producer.stop()
+
+
+async def read_committed(bootstrap: str, topics: list[str]) -> list[Any]:
+    """Every record of ``topics`` that a read_committed consumer sees, up to the current end."""
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap,
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+        isolation_level="read_committed",
+    )
+    await consumer.start()
+    try:
+        await consumer._client.force_metadata_update()
+        tps = [
+            TopicPartition(topic, p)
+            for topic in topics
+            for p in consumer.partitions_for_topic(topic) or ()
+        ]
+        consumer.assign(tps)
+        await consumer.seek_to_beginning(*tps)
+        ends = await consumer.end_offsets(tps)  # the last stable offsets
+        records: list[Any] = []
+        behind = set(tps)
+        while behind:
+            for messages in (await consumer.getmany(timeout_ms=1_000)).values():
+                records += messages
+            behind = {tp for tp in behind if await consumer.position(tp) < ends[tp]}
+        return records
+    finally:
+        await consumer.stop()
+
+
+async def group_committed(bootstrap: str, group: str, topics: list[str]) -> int:
+    """The sum of a consumer group's committed offsets over ``topics``."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        offsets = await admin.list_consumer_group_offsets(group)
+    except Exception:  # the group has no coordinator yet
+        return 0
+    finally:
+        await admin.close()
+    return sum(o.offset for tp, o in offsets.items() if tp.topic in topics and o.offset > 0)

@@ -10,30 +10,24 @@ import base64
 import os
 import random
 import signal
-import subprocess
-import sys
 import time
 from collections import Counter
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import httpx
 import orjson
 import pytest
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient
 
 from shared.cleaning import clean
 from shared.kafka_admin import ensure_topics
 from shared.models import DlqEntry
 from shared.topics import DLQ_TOPIC, RECORD_TYPES, RecordType, clean_topic, clean_topics
 from tests.conftest import SHARED_DATA, async_wait_until, wait_until
-from tests.integration.conftest import kill_broker
-from tests.servers import KafkaServer, free_port
+from tests.integration.conftest import group_committed, kill_broker, produce, read_committed
+from tests.processes import ServiceProcess
+from tests.servers import KafkaServer
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
 SAMPLE_FILES = {"pin": "pinterest_data", "geo": "geolocation_data", "user": "user_data"}
 PARTITIONS = 3
 
@@ -43,62 +37,19 @@ def _sample(record_type: RecordType) -> list[dict[str, Any]]:
     return [orjson.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
-@dataclass
-class Cleaner:
+def Cleaner(env: dict[str, str], log: Path) -> ServiceProcess:
     """``pinpipe cleaner`` in a process of its own."""
-
-    env: dict[str, str]
-    log: Path
-    port: int = field(default_factory=lambda: free_port(start=24000))
-    process: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def start(self) -> Cleaner:
-        with open(self.log, "ab") as out:
-            self.process = subprocess.Popen(
-                [sys.executable, "-m", "cli.main", "cleaner"],
-                cwd=REPO_ROOT,
-                env={**self.env, "PINPIPE_CLEANER_WEB_PORT": str(self.port)},
-                stdout=out,
-                stderr=out,
-            )
-        wait_until(self._ready, timeout=60, what=f"cleaner ready (log: {self.log})")
-        return self
-
-    def _ready(self) -> bool:
-        assert self.process is not None
-        if self.process.poll() is not None:
-            raise AssertionError(f"cleaner exited; log:\n{self.log.read_text()[-3000:]}")
-        try:
-            return httpx.get(self.url + "/readyz", timeout=1).status_code == 200
-        except httpx.TransportError:
-            return False
-
-    def metric(self, name: str, **labels: str) -> float:
-        wanted = ",".join(f'{k}="{v}"' for k, v in sorted(labels.items()))
-        line_start = f"{name}{{{wanted}}} " if labels else f"{name} "
-        for line in httpx.get(self.url + "/metrics", timeout=5).text.splitlines():
-            if line.startswith(line_start):
-                return float(line.split()[-1])
-        return 0.0
-
-    def kill(self, sig: int = signal.SIGKILL) -> None:
-        assert self.process is not None
-        self.process.send_signal(sig)
-        self.process.wait(timeout=60)
+    return ServiceProcess("cleaner", env, log, "PINPIPE_CLEANER_WEB_PORT")
 
 
 @pytest.fixture
-def cleaners(kafka_bootstrap: str, unique: str, tmp_path: Path) -> Iterator[list[Cleaner]]:
+def cleaners(kafka_bootstrap: str, unique: str, tmp_path: Path) -> Iterator[list[ServiceProcess]]:
     """Cleaner processes (append with ``cleaners.append(Cleaner(env, log).start())``), all of
     one consumer group, cleaning the raw topics ``c<unique>.*``; killed at the end."""
-    started: list[Cleaner] = []
+    started: list[ServiceProcess] = []
     yield started
     for cleaner in started:
-        if cleaner.process is not None and cleaner.process.poll() is None:
+        if cleaner.alive:
             cleaner.kill()
 
 
@@ -106,7 +57,6 @@ def _env(kafka_bootstrap: str, unique: str, **extra: str) -> dict[str, str]:
     prefix = f"c{unique}"
     return {
         **os.environ,
-        "PYTHONPATH": str(REPO_ROOT),
         "PINPIPE_KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap,
         "PINPIPE_TOPIC_PREFIX": prefix,
         "PINPIPE_TOPIC_PARTITIONS": str(PARTITIONS),
@@ -130,46 +80,6 @@ def _good_records(base: int, count: int) -> list[tuple[RecordType, bytes]]:
     return records
 
 
-async def _produce(bootstrap: str, messages: list[tuple[str, bytes]]) -> None:
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=10)
-    await producer.start()
-    try:
-        futures = [await producer.send(topic, value) for topic, value in messages]
-        await asyncio.gather(*futures)
-    finally:
-        await producer.stop()
-
-
-async def _read_committed(bootstrap: str, topics: list[str]) -> list[Any]:
-    """Every record of ``topics`` that a read_committed consumer sees, up to the current end."""
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=bootstrap,
-        auto_offset_reset="earliest",
-        enable_auto_commit=False,
-        isolation_level="read_committed",
-    )
-    await consumer.start()
-    try:
-        await consumer._client.force_metadata_update()
-        tps = [
-            TopicPartition(topic, p)
-            for topic in topics
-            for p in consumer.partitions_for_topic(topic) or ()
-        ]
-        consumer.assign(tps)
-        await consumer.seek_to_beginning(*tps)
-        ends = await consumer.end_offsets(tps)  # the last stable offsets
-        records: list[Any] = []
-        behind = set(tps)
-        while behind:
-            for messages in (await consumer.getmany(timeout_ms=1_000)).values():
-                records += messages
-            behind = {tp for tp in behind if await consumer.position(tp) < ends[tp]}
-        return records
-    finally:
-        await consumer.stop()
-
-
 def _clean_inds(records: list[Any], base: int, count: int) -> Counter[tuple[str, int]]:
     """How often each (clean topic, ind) of this test's range appears."""
     seen: Counter[tuple[str, int]] = Counter()
@@ -185,20 +95,8 @@ def _expected(records: list[tuple[RecordType, bytes]], base: int) -> set[tuple[s
     return {(clean_topic(t), base + i) for i, (t, _) in enumerate(records)}
 
 
-async def _committed(bootstrap: str, group: str, topics: list[str]) -> int:
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    await admin.start()
-    try:
-        offsets = await admin.list_consumer_group_offsets(group)
-    except Exception:  # the group has no coordinator yet
-        return 0
-    finally:
-        await admin.close()
-    return sum(o.offset for tp, o in offsets.items() if tp.topic in topics and o.offset > 0)
-
-
 def test_raw_in_clean_out_poison_to_the_dlq_while_good_records_flow(
-    kafka_bootstrap: str, unique: str, tmp_path: Path, cleaners: list[Cleaner]
+    kafka_bootstrap: str, unique: str, tmp_path: Path, cleaners: list[ServiceProcess]
 ) -> None:
     prefix = f"c{unique}"
     env = _env(kafka_bootstrap, unique, PINPIPE_CLEANER_MAX_RECORD_BYTES="4096")
@@ -225,10 +123,10 @@ def test_raw_in_clean_out_poison_to_the_dlq_while_good_records_flow(
     asyncio.run(ensure_topics(kafka_bootstrap, [late], 1))
     late_records = _good_records(base + len(good), 30)[::3]  # pins only
     messages += [(late, value) for _, value in late_records]
-    asyncio.run(_produce(kafka_bootstrap, messages))
+    asyncio.run(produce(kafka_bootstrap, messages))
 
     async def all_in() -> list[Any]:
-        records = await _read_committed(kafka_bootstrap, [*clean_topics(), DLQ_TOPIC])
+        records = await read_committed(kafka_bootstrap, [*clean_topics(), DLQ_TOPIC])
         seen = _clean_inds(records, base, len(good) + 30)
         return records if len(seen) == len(good) + len(late_records) else []
 
@@ -268,7 +166,7 @@ def test_raw_in_clean_out_poison_to_the_dlq_while_good_records_flow(
 
 
 def test_kill_9_mid_stream_then_restart_loses_nothing_and_doubles_nothing(
-    kafka_bootstrap: str, unique: str, tmp_path: Path, cleaners: list[Cleaner]
+    kafka_bootstrap: str, unique: str, tmp_path: Path, cleaners: list[ServiceProcess]
 ) -> None:
     prefix = f"c{unique}"
     env = _env(kafka_bootstrap, unique, PINPIPE_CLEANER_BATCH_SIZE="200")
@@ -276,13 +174,13 @@ def test_kill_9_mid_stream_then_restart_loses_nothing_and_doubles_nothing(
     base = random.randrange(2 * 10**9, 3 * 10**9)
     good = _good_records(base, 30_000)
     asyncio.run(ensure_topics(kafka_bootstrap, raw, PARTITIONS))
-    asyncio.run(_produce(kafka_bootstrap, [(f"{prefix}.{t}", v) for t, v in good]))
+    asyncio.run(produce(kafka_bootstrap, [(f"{prefix}.{t}", v) for t, v in good]))
 
     first = Cleaner(env, tmp_path / "first.log").start()
     cleaners.append(first)
     group = env["PINPIPE_CLEANER_APP_ID"]
     done = wait_until(
-        lambda: (n := asyncio.run(_committed(kafka_bootstrap, group, raw))) > 3_000 and n,
+        lambda: (n := asyncio.run(group_committed(kafka_bootstrap, group, raw))) > 3_000 and n,
         timeout=60,
         what="some records committed",
         interval=0.05,
@@ -293,12 +191,12 @@ def test_kill_9_mid_stream_then_restart_loses_nothing_and_doubles_nothing(
     second = Cleaner(env, tmp_path / "second.log").start()
     cleaners.append(second)
     wait_until(
-        lambda: asyncio.run(_committed(kafka_bootstrap, group, raw)) == len(good),
+        lambda: asyncio.run(group_committed(kafka_bootstrap, group, raw)) == len(good),
         timeout=120,
         what="every record committed after the restart",
     )
     seen = _clean_inds(
-        asyncio.run(_read_committed(kafka_bootstrap, clean_topics())), base, len(good)
+        asyncio.run(read_committed(kafka_bootstrap, clean_topics())), base, len(good)
     )
     assert set(seen) == _expected(good, base), "records lost"
     duplicates = {key: n for key, n in seen.items() if n > 1}
@@ -306,7 +204,7 @@ def test_kill_9_mid_stream_then_restart_loses_nothing_and_doubles_nothing(
 
 
 def test_replicas_share_the_partitions_and_hand_over_exactly_once(
-    kafka_bootstrap: str, unique: str, tmp_path: Path, cleaners: list[Cleaner]
+    kafka_bootstrap: str, unique: str, tmp_path: Path, cleaners: list[ServiceProcess]
 ) -> None:
     prefix = f"c{unique}"
     env = _env(kafka_bootstrap, unique, PINPIPE_CLEANER_BATCH_SIZE="100")
@@ -318,10 +216,10 @@ def test_replicas_share_the_partitions_and_hand_over_exactly_once(
     one = Cleaner(env, tmp_path / "one.log").start()
     two = Cleaner(env, tmp_path / "two.log").start()
     cleaners += [one, two]
-    asyncio.run(_produce(kafka_bootstrap, [(f"{prefix}.{t}", v) for t, v in good]))
+    asyncio.run(produce(kafka_bootstrap, [(f"{prefix}.{t}", v) for t, v in good]))
     group = env["PINPIPE_CLEANER_APP_ID"]
     wait_until(
-        lambda: asyncio.run(_committed(kafka_bootstrap, group, raw)) > 5_000,
+        lambda: asyncio.run(group_committed(kafka_bootstrap, group, raw)) > 5_000,
         timeout=60,
         what="some records committed",
         interval=0.05,
@@ -335,19 +233,19 @@ def test_replicas_share_the_partitions_and_hand_over_exactly_once(
     cleaners.append(three)
     one.kill(signal.SIGTERM)  # and a graceful leave
     wait_until(
-        lambda: asyncio.run(_committed(kafka_bootstrap, group, raw)) == len(good),
+        lambda: asyncio.run(group_committed(kafka_bootstrap, group, raw)) == len(good),
         timeout=120,
         what="every record committed",
     )
     seen = _clean_inds(
-        asyncio.run(_read_committed(kafka_bootstrap, clean_topics())), base, len(good)
+        asyncio.run(read_committed(kafka_bootstrap, clean_topics())), base, len(good)
     )
     assert set(seen) == _expected(good, base), "records lost"
     assert set(seen.values()) == {1}, "records written twice"
 
 
 def test_broker_killed_mid_stream_loses_nothing_and_doubles_nothing(
-    own_broker: KafkaServer, unique: str, tmp_path: Path, cleaners: list[Cleaner]
+    own_broker: KafkaServer, unique: str, tmp_path: Path, cleaners: list[ServiceProcess]
 ) -> None:
     bootstrap = own_broker.bootstrap
     prefix = f"c{unique}"
@@ -356,13 +254,13 @@ def test_broker_killed_mid_stream_loses_nothing_and_doubles_nothing(
     base = random.randrange(4 * 10**9, 5 * 10**9)
     good = _good_records(base, 30_000)
     asyncio.run(ensure_topics(bootstrap, raw, PARTITIONS))
-    asyncio.run(_produce(bootstrap, [(f"{prefix}.{t}", v) for t, v in good]))
+    asyncio.run(produce(bootstrap, [(f"{prefix}.{t}", v) for t, v in good]))
 
     cleaner = Cleaner(env, tmp_path / "cleaner.log").start()
     cleaners.append(cleaner)
     group = env["PINPIPE_CLEANER_APP_ID"]
     done = wait_until(
-        lambda: (n := asyncio.run(_committed(bootstrap, group, raw))) > 3_000 and n,
+        lambda: (n := asyncio.run(group_committed(bootstrap, group, raw))) > 3_000 and n,
         timeout=60,
         what="some records committed",
         interval=0.05,
@@ -372,11 +270,11 @@ def test_broker_killed_mid_stream_loses_nothing_and_doubles_nothing(
     own_broker.start()
     assert done < len(good), "all committed before the outage; the test needs more records"
     wait_until(
-        lambda: asyncio.run(_committed(bootstrap, group, raw)) == len(good),
+        lambda: asyncio.run(group_committed(bootstrap, group, raw)) == len(good),
         timeout=180,
         what="every record committed after the outage",
     )
-    assert cleaner.process is not None and cleaner.process.poll() is None, "the cleaner died"
-    seen = _clean_inds(asyncio.run(_read_committed(bootstrap, clean_topics())), base, len(good))
+    assert cleaner.alive, "the cleaner died"
+    seen = _clean_inds(asyncio.run(read_committed(bootstrap, clean_topics())), base, len(good))
     assert set(seen) == _expected(good, base), "records lost"
     assert set(seen.values()) == {1}, "records written twice"
