@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
+import time
 from collections.abc import Awaitable, Callable
 
 import duckdb
@@ -16,7 +18,10 @@ from services.s3_sink.config import SinkSettings
 from services.s3_sink.sink import ParquetSink
 from shared.kafka_admin import ensure_topics
 from shared.lake import Lake
+from shared.models import DlqEntry
+from shared.topics import DLQ_TOPIC
 from tests.conftest import async_wait_until
+from tests.integration.conftest import consume_all
 from tests.servers import S3Server
 
 pytestmark = pytest.mark.integration
@@ -129,3 +134,90 @@ async def test_s3_lake_holds_every_record_once(
         s3_secret_access_key=SecretStr(s3_server.secret_key),
     )
     await _check_sink(kafka_bootstrap, unique, settings.open_lake())
+
+
+async def test_an_idle_partition_is_published_within_the_bound_and_files_roll_by_record_time(
+    kafka_bootstrap: str, unique: str, tmp_path
+) -> None:
+    topic = f"t{unique}.clean.geo"
+    await ensure_topics(kafka_bootstrap, [topic], 1)
+    lake = SinkSettings(lake_url=f"file://{tmp_path}/lake").open_lake()
+    settings = SinkSettings(
+        kafka_bootstrap_servers=kafka_bootstrap,
+        sink_group_id=f"sink-{unique}",
+        lake_url=lake.url,
+        sink_clean_topic_pattern=rf"^{topic.replace('.', '[.]')}$",
+        sink_raw_topic_pattern="",
+        sink_roll_seconds=10.0,  # record time
+        sink_max_open_seconds=3.0,  # processing time
+    )
+    producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap, acks="all")
+    await producer.start()
+    try:  # 0 s, 5 s, 9 s of record time, then 12 s: a new file from the fourth on
+        base_ms = 1_700_000_000_000
+        for i, at in enumerate((0, 5_000, 9_000, 12_000)):
+            await producer.send_and_wait(topic, _geo(i), timestamp_ms=base_ms + at)
+    finally:
+        await producer.stop()
+    stop = asyncio.Event()
+    sink = ParquetSink(settings, lake)
+    task = asyncio.create_task(sink.run(stop))
+    try:
+        # The fourth record opens a new file (10 s of record time): the first is written then.
+        await async_wait_until(
+            lambda: _async(len(_rows(lake, "clean", "geo")) == 3),
+            seconds=30,
+            what="the first file (rolled by record time)",
+            interval=0.05,
+        )
+        opened = time.monotonic()
+        # Then nothing more comes: the open file is published within 3 s + one poll.
+        await async_wait_until(
+            lambda: _async(len(_rows(lake, "clean", "geo")) == 4),
+            seconds=10,
+            what="the idle partition's records in the lake",
+            interval=0.05,
+        )
+        waited = time.monotonic() - opened
+        assert waited <= 3.0 + 0.5 + 1.0, f"published after {waited:.1f} s"  # + 1 s of slack
+        files = sorted(lake.fs.glob(lake.path("clean/geo/date=*/*.parquet")))
+        assert [f.rsplit("+", 1)[1] for f in files] == [
+            f"{0:020d}.parquet",
+            f"{3:020d}.parquet",
+        ], "files roll at 10 s of record time"
+    finally:
+        stop.set()
+        await task
+
+
+async def _async(value: bool) -> bool:
+    return value
+
+
+async def test_clean_records_that_fit_no_schema_go_to_the_dlq(
+    kafka_bootstrap: str, unique: str, tmp_path
+) -> None:
+    topic = f"t{unique}.clean.geo"
+    await ensure_topics(kafka_bootstrap, [topic, DLQ_TOPIC], 1)
+    lake = SinkSettings(lake_url=f"file://{tmp_path}/lake").open_lake()
+    settings = SinkSettings(
+        kafka_bootstrap_servers=kafka_bootstrap,
+        sink_group_id=f"sink-{unique}",
+        lake_url=lake.url,
+        sink_clean_topic_pattern=rf"^{topic.replace('.', '[.]')}$",
+        sink_raw_topic_pattern="",
+        sink_max_open_seconds=1.0,
+    )
+    bad = [b"not json", b'{"ind": "seven"}', b'{"country": "no ind"}', b'{"ind": 1, "x": 2}']
+    good = [_geo(i) for i in range(10)]
+    await _produce(kafka_bootstrap, [(topic, b"k", v) for v in good[:5] + bad + good[5:]])
+    await _run_sink(settings, lake, lambda: _async(len(_rows(lake, "clean", "geo")) == 10))
+    assert sorted(r["ind"] for r in _rows(lake, "clean", "geo")) == list(range(10))
+    entries = [
+        DlqEntry.model_validate_json(r.value)
+        for r in await consume_all(kafka_bootstrap, DLQ_TOPIC, 10_000)
+    ]
+    ours = [e for e in entries if e.source_topic == topic]
+    assert sorted(base64.b64decode(e.original_base64) for e in ours) == sorted(bad)
+    assert {e.reason for e in ours} == {"unreadable_clean"}
+    assert sorted(e.source_offset for e in ours) == [5, 6, 7, 8]
