@@ -23,29 +23,18 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
 
 import orjson
 from aiokafka import AIOKafkaProducer
-from aiokafka.admin import AIOKafkaAdminClient
-from aiokafka.errors import GroupCoordinatorNotAvailableError
 
 from bench.local_stack import ROOT, free_port, local_kafka
+from bench.progress import sample_rows, watch_group
 from shared.kafka_admin import ensure_topics
 from shared.topics import DLQ_TOPIC, RECORD_TYPES, clean_topics
 
-SAMPLE = ROOT.parent / "shared" / "pinterest-data" / "raw_union"
-SAMPLE_FILES = {"pin": "pinterest_data", "geo": "geolocation_data", "user": "user_data"}
 PARTITIONS = 4
 RAW_TOPICS = [f"bench.{t}" for t in RECORD_TYPES]
 BASELINE_SUFFIX = "-baseline"
-
-
-def _rows(record_type: str) -> list[dict[str, Any]]:
-    path = SAMPLE / f"{SAMPLE_FILES[record_type]}.jsonl"
-    if path.is_file():
-        return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-    return [{"ind": 1, "first_name": "a", "last_name": "b", "age": 30}]  # no sample: users only
 
 
 async def _fill(bootstrap: str, records: int) -> int:
@@ -56,7 +45,7 @@ async def _fill(bootstrap: str, records: int) -> int:
     await producer.start()
     total = 0
     try:
-        samples = {t: _rows(t) for t in RECORD_TYPES}
+        samples = {t: sample_rows(t) for t in RECORD_TYPES}
         futures = []
         for i in range(records):
             record_type = RECORD_TYPES[i % 3]
@@ -71,50 +60,13 @@ async def _fill(bootstrap: str, records: int) -> int:
     return total
 
 
-async def _committed(admin: AIOKafkaAdminClient, group: str) -> int:
-    try:
-        offsets = await admin.list_consumer_group_offsets(group)
-    except GroupCoordinatorNotAvailableError:  # the offsets topic is still being created
-        return 0
-    return sum(o.offset for tp, o in offsets.items() if tp.topic in RAW_TOPICS and o.offset > 0)
-
-
-async def _watch(
-    bootstrap: str, group: str, records: int, process: subprocess.Popen[bytes]
-) -> float:
-    """Poll the group's committed offsets until all records are in; return records/s."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    await admin.start()
-    try:
-        first: tuple[float, int] | None = None
-        deadline = time.monotonic() + 600
-        while True:
-            done = await _committed(admin, group)
-            now = time.perf_counter()
-            if first is None and done > 0:
-                first = (now, done)
-            if done >= records:
-                break
-            if process.poll() is not None:
-                raise RuntimeError(f"{group} exited with {process.returncode}")
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"{group}: {done} of {records} after 600 s")
-            await asyncio.sleep(0.1)
-        assert first is not None
-        if done == first[1]:
-            raise RuntimeError(f"{group}: everything committed before the first poll; use more")
-        return (done - first[1]) / (now - first[0])
-    finally:
-        await admin.close()
-
-
 def _drain(
     command: list[str], env: dict[str, str], bootstrap: str, group: str, records: int, log: Path
 ) -> float:
     with open(log, "ab") as out:
         process = subprocess.Popen(command, env=env, cwd=ROOT, stdout=out, stderr=out)
         try:
-            return asyncio.run(_watch(bootstrap, group, records, process))
+            return asyncio.run(watch_group(bootstrap, group, RAW_TOPICS, records, process))
         finally:
             process.terminate()
             try:

@@ -56,6 +56,26 @@ def local_kafka(state: Path) -> Iterator[str]:
         subprocess.run(["bash", KAFKA_SCRIPT, "stop"], env=kafka_env, check=False)
 
 
+@dataclass(frozen=True)
+class LocalS3:
+    endpoint: str
+    access_key: str
+    secret_key: str
+
+
+@contextmanager
+def local_s3(state: Path) -> Iterator[LocalS3]:
+    """A SeaweedFS S3 server on free loopback ports, its data under ``state``."""
+    port = free_port(38333, span=3)
+    env = {**os.environ, "S3_PORT": str(port), "S3_STATE_DIR": str(state / "s3")}
+    script = str(ROOT / "infra" / "s3" / "seaweedfs.sh")
+    subprocess.run(["bash", script, "start"], env=env, check=True)
+    try:
+        yield LocalS3(f"http://127.0.0.1:{port}", "pinpipe", "pinpipe-secret")
+    finally:
+        subprocess.run(["bash", script, "stop"], env=env, check=False)
+
+
 @contextmanager
 def local_stack(prefix: str = "bench", partitions: int = 4) -> Iterator[LocalStack]:
     """Kafka plus one ingest API worker whose raw topics are ``<prefix>.*``."""

@@ -1,0 +1,191 @@
+"""Records/s and MB/s of one sink process against pyarrow writing the same tables straight to
+the same store, in one run; and the number of objects for 100,000 records.
+
+    make bench              (or: .venv/bin/python -m bench.sink_bench --help)
+
+On a Kafka and a SeaweedFS S3 server of its own, the benchmark fills raw topics bench.pin|geo|user
+with N real sample rows (cycled, unique inds) and clean topics bench.clean.pin|geo|user with the
+same rows cleaned (4 partitions each), then:
+1. the sink: `pinpipe sink` on an s3:// lake (zstd; files roll at --roll-mib MiB); rate from the
+   group's committed offsets polled every 100 ms, from the first commit to the last;
+2. baseline: the tables of every file the sink wrote, read back into memory, written again with
+   pyarrow.parquet.write_table (zstd) to another prefix of the same bucket, one file each.
+MB/s counts the Kafka record bytes the sink consumed (key + value) and the Parquet bytes written.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pyarrow.parquet as pq
+import s3fs
+from aiokafka import AIOKafkaProducer
+
+from bench.local_stack import ROOT, free_port, local_kafka, local_s3
+from bench.progress import sample_rows, watch_group
+from shared.cleaning import BadRecord, clean
+from shared.kafka_admin import ensure_topics
+from shared.topics import RECORD_TYPES
+
+PARTITIONS = 4
+RAW_TOPICS = [f"bench.{t}" for t in RECORD_TYPES]
+CLEAN_TOPICS = [f"bench.clean.{t}" for t in RECORD_TYPES]
+
+
+async def _fill(bootstrap: str, records: int) -> int:
+    """``records`` raw records and as many clean ones; returns the bytes produced."""
+    producer = AIOKafkaProducer(
+        bootstrap_servers=bootstrap, acks="all", linger_ms=20, max_batch_size=1024 * 1024
+    )
+    await producer.start()
+    total = 0
+    try:
+        samples = {t: sample_rows(t) for t in RECORD_TYPES}
+        futures = []
+        for i in range(records):
+            record_type = RECORD_TYPES[i % 3]
+            row = dict(samples[record_type][(i // 3) % len(samples[record_type])])
+            row["index" if record_type == "pin" else "ind"] = i // 3
+            raw = orjson.dumps(row)
+            try:
+                cleaned = orjson.dumps(clean(record_type, row))
+            except BadRecord:
+                cleaned = orjson.dumps({"ind": i // 3})
+            key = str(i // 3).encode()
+            total += len(raw) + len(cleaned) + 2 * len(key)
+            futures.append(await producer.send(f"bench.{record_type}", raw, key=key))
+            futures.append(await producer.send(f"bench.clean.{record_type}", cleaned, key=key))
+        await asyncio.gather(*futures)
+    finally:
+        await producer.stop()
+    return total
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--records", type=int, default=300_000, help="raw records (default 300000)")
+    parser.add_argument("--roll-mib", type=int, default=8, help="file size roll, MiB (8)")
+    parser.add_argument("--out", type=Path, default=ROOT / "var" / "bench" / "sink.json")
+    args = parser.parse_args()
+
+    state = Path(tempfile.mkdtemp(prefix="pinpipe-bench-"))
+    with local_kafka(state) as bootstrap, local_s3(state) as s3:
+        fs = s3fs.S3FileSystem(
+            key=s3.access_key,
+            secret=s3.secret_key,
+            endpoint_url=s3.endpoint,
+            config_kwargs={"s3": {"addressing_style": "path"}},
+        )
+        _make_bucket(fs, "bench")
+        asyncio.run(ensure_topics(bootstrap, RAW_TOPICS + CLEAN_TOPICS, PARTITIONS))
+        started = time.perf_counter()
+        size = asyncio.run(_fill(bootstrap, args.records))
+        records = 2 * args.records
+        print(
+            f"records: {records:,} ({args.records:,} raw + as many clean) in "
+            f"{len(RAW_TOPICS + CLEAN_TOPICS)} topics x {PARTITIONS} partitions, "
+            f"{size / 1e6:.0f} MB; produced in {time.perf_counter() - started:.1f} s"
+        )
+        env = {
+            **os.environ,
+            "PINPIPE_KAFKA_BOOTSTRAP_SERVERS": bootstrap,
+            "PINPIPE_TOPIC_PARTITIONS": str(PARTITIONS),
+            "PINPIPE_LAKE_URL": "s3://bench/lake",
+            "PINPIPE_S3_ENDPOINT_URL": s3.endpoint,
+            "PINPIPE_S3_ACCESS_KEY_ID": s3.access_key,
+            "PINPIPE_S3_SECRET_ACCESS_KEY": s3.secret_key,
+            "PINPIPE_SINK_GROUP_ID": "bench-sink",
+            "PINPIPE_SINK_PORT": str(free_port(38200)),
+            "PINPIPE_SINK_CLEAN_TOPIC_PATTERN": r"^bench\.clean\.(pin|geo|user)$",
+            "PINPIPE_SINK_RAW_TOPIC_PATTERN": r"^bench\.(pin|geo|user)$",
+            "PINPIPE_SINK_ROLL_BYTES": str(args.roll_mib * 1024 * 1024),
+            "PINPIPE_SINK_MAX_OPEN_SECONDS": "5",
+            "PINPIPE_LOG_LEVEL": "WARNING",
+        }
+        with open(state / "sink.log", "ab") as log:
+            sink = subprocess.Popen(
+                [sys.executable, "-m", "cli.main", "sink"],
+                env=env,
+                cwd=ROOT,
+                stdout=log,
+                stderr=log,
+            )
+            try:
+                sink_rate = asyncio.run(
+                    watch_group(bootstrap, "bench-sink", RAW_TOPICS + CLEAN_TOPICS, records, sink)
+                )
+            finally:
+                sink.terminate()
+                sink.wait(timeout=60)
+        files = sorted(fs.glob("bench/lake/*/*/date=*/*.parquet"))
+        parquet_bytes = sum(fs.size(f) for f in files)
+        tables = []
+        for path in files:
+            with fs.open(path, "rb") as handle:
+                tables.append(pq.read_table(handle))
+        rows = sum(t.num_rows for t in tables)
+        if rows != records:
+            raise RuntimeError(f"the lake holds {rows} rows, not {records}")
+        started = time.perf_counter()
+        for n, table in enumerate(tables):
+            with fs.open(f"bench/baseline/{n:05d}.parquet", "wb") as handle:
+                pq.write_table(table, handle, compression="zstd")
+        baseline_rate = rows / (time.perf_counter() - started)
+
+        per_record = size / records
+        ratio = sink_rate / baseline_rate
+        objects_per_100k = len(files) * 100_000 / records
+        print(
+            f"1. pinpipe sink (s3://):              {sink_rate:>10,.0f} records/s, "
+            f"{sink_rate * per_record / 1e6:.1f} MB/s of records in"
+        )
+        print(
+            f"2. pyarrow write_table, same tables:  {baseline_rate:>10,.0f} records/s "
+            f"(the sink: {ratio:.0%} of it; target >= 80%)"
+        )
+        print(
+            f"   {len(files)} objects, {parquet_bytes / 1e6:.1f} MB of Parquet for {records:,} "
+            f"records: {objects_per_100k:.0f} objects per 100,000 records "
+            f"(the original's S3 sink, flush.size=1: 100,000)"
+        )
+        results: dict[str, Any] = {
+            "records": records,
+            "sink_records_per_s": round(sink_rate),
+            "sink_mb_per_s": round(sink_rate * per_record / 1e6, 2),
+            "baseline_records_per_s": round(baseline_rate),
+            "ratio": round(ratio, 3),
+            "objects": len(files),
+            "objects_per_100k": round(objects_per_100k, 1),
+            "parquet_bytes": parquet_bytes,
+        }
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps(results, indent=2))
+        print(f"written to {args.out} (logs in {state})")
+
+
+def _make_bucket(fs: Any, name: str) -> None:
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            fs.mkdir(name)
+            return
+        except Exception:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.5)
+
+
+if __name__ == "__main__":
+    main()
