@@ -4,11 +4,16 @@ commit a partition's offset only once its file is durable. Exactly once in the l
 A partition's file rolls when it reaches ``PINPIPE_SINK_ROLL_BYTES``, when its records span
 ``PINPIPE_SINK_ROLL_SECONDS`` of record time, at a day boundary, and when it has been open
 ``PINPIPE_SINK_MAX_OPEN_SECONDS`` (so an idle partition's records are published within that
-time plus one poll, 0.5 s). File names come from start offsets; a file is written and committed
-before the partition buffers anything else, so the lake holds at most one uncommitted file per
-partition, and it starts at the committed offset: a replay rewrites the same name. Clean-topic
-records that do not fit the clean schema go to the DLQ (before the offset that covers them is
-committed). While the lake is down, the write is retried with backoff and nothing is consumed.
+time plus one poll, 0.5 s). File names come from start offsets.
+
+A rolled file is encoded and written by a background task (Arrow and Parquet work off the event
+loop, while consumption goes on), at most one per partition: the partition's next file waits for
+the previous one's commit. So the lake holds at most one uncommitted file per partition and it
+starts at the committed offset: a replay rewrites the same name. A revoked partition's file in
+flight is finished and committed before the partition is handed over. Clean-topic records that
+do not fit the clean schema go to the DLQ before the offset covering them is committed. While
+the lake is down, writes are retried with backoff; once a partition's next file is due as well,
+consumption stops (backpressure, not loss).
 """
 
 from __future__ import annotations
@@ -60,9 +65,13 @@ class _DropOnRevoke(ConsumerRebalanceListener):
         self.sink = sink
 
     async def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:
+        # Files in flight land and commit first. One that fails leaves its records to the new
+        # owner, which starts from the committed offset.
+        await self.sink.drain(revoked, return_exceptions=True)
         for tp in revoked:
             self.sink.buffers.pop(tp, None)
             self.sink.committed.pop(tp, None)
+            self.sink.in_flight.pop(tp, None)
 
     async def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
         log.info("partitions assigned", extra={"count": len(assigned)})
@@ -74,6 +83,7 @@ class ParquetSink:
         self.lake = lake
         self.buffers: dict[TopicPartition, PartitionBuffer] = {}
         self.committed: dict[TopicPartition, int] = {}
+        self.in_flight: dict[TopicPartition, asyncio.Task[None]] = {}
         self.consumer: AIOKafkaConsumer | None = None
         self.producer: AIOKafkaProducer | None = None
         self.ready = False
@@ -115,6 +125,7 @@ class ParquetSink:
                             tp, message.key, message.value, message.offset, message.timestamp
                         )
                 await self._flush_due()
+                self._raise_failed_flushes()
                 self._report_lag(consumer)
             await self.flush_all()
         finally:
@@ -161,16 +172,39 @@ class ParquetSink:
     async def flush_all(self) -> None:
         for tp in list(self.buffers):
             await self._flush(tp)
+        await self.drain()
+
+    async def drain(
+        self, tps: list[TopicPartition] | None = None, return_exceptions: bool = False
+    ) -> None:
+        """Wait for the files in flight (of ``tps``, or all) to be written and committed."""
+        tasks = [t for tp, t in self.in_flight.items() if tps is None or tp in tps]
+        await asyncio.gather(*tasks, return_exceptions=return_exceptions)
+
+    def _raise_failed_flushes(self) -> None:
+        """A file that could not be finished stops the loop (the process then restarts and
+        re-reads from the committed offsets)."""
+        for task in self.in_flight.values():
+            if task.done() and task.exception() is not None:
+                raise task.exception()  # type: ignore[misc]
 
     async def _flush(self, tp: TopicPartition) -> None:
-        """Write the partition's file durably, then commit past it. Retries until it succeeds
-        (consumption waits meanwhile: backpressure, not loss)."""
+        """Hand the partition's buffer to a background task that writes its file durably and
+        then commits past it; first wait for the partition's previous file."""
         buffer = self.buffers.pop(tp, None)
         if buffer is None:
             return
+        previous = self.in_flight.get(tp)
+        if previous is not None:
+            await previous  # one file in flight per partition; raises if it failed
+        self.in_flight[tp] = asyncio.create_task(
+            self._write_and_commit(tp, buffer), name=f"flush {tp.topic}-{tp.partition}"
+        )
+
+    async def _write_and_commit(self, tp: TopicPartition, buffer: PartitionBuffer) -> None:
         started = time.perf_counter()
-        table, unreadable = to_lake_table(
-            buffer.zone, buffer.record_type, tp.topic, tp.partition, buffer.columns
+        table, unreadable = await asyncio.to_thread(
+            to_lake_table, buffer.zone, buffer.record_type, tp.topic, tp.partition, buffer.columns
         )
         if unreadable:
             await self._to_dlq(tp, unreadable)
@@ -183,12 +217,12 @@ class ParquetSink:
                 tp.partition,
                 buffer.start_offset,
             )
-            data = parquet_bytes(table, self.settings.sink_compression)
+            data = await asyncio.to_thread(parquet_bytes, table, self.settings.sink_compression)
             await self._write(relative, data)
             m.FILES.labels(zone=buffer.zone, type=buffer.record_type).inc()
             m.RECORDS.labels(zone=buffer.zone, type=buffer.record_type).inc(table.num_rows)
             m.BYTES.labels(zone=buffer.zone).inc(len(data))
-        await self._commit(tp, buffer.start_offset, buffer.next_offset)
+        await self._commit(tp, buffer.next_offset)
         m.FLUSH_SECONDS.labels(zone=buffer.zone).observe(time.perf_counter() - started)
 
     async def _write(self, relative: str, data: bytes) -> None:
@@ -206,20 +240,17 @@ class ParquetSink:
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, MAX_BACKOFF_SECONDS)
 
-    async def _commit(self, tp: TopicPartition, start_offset: int, offset: int) -> None:
+    async def _commit(self, tp: TopicPartition, offset: int) -> None:
+        """Commit past a durable file. A failure stops the loop: buffers of the partition may
+        already hold later records, so the safe way on is a restart from the committed offset
+        (which rewrites this file under the same name)."""
         assert self.consumer is not None
         try:
             await self.consumer.commit({tp: offset})
-            self.committed[tp] = offset
         except (CommitFailedError, IllegalStateError) as exc:
-            # Whoever reads the partition next (another member, or this one) starts at the
-            # last commit, which is this file's start: it rewrites the same file name.
-            log.warning(
-                "commit after write failed; the file will be rewritten",
-                extra={"topic": tp.topic, "partition": tp.partition, "error": repr(exc)},
-            )
-            if tp in self.consumer.assignment():
-                self.consumer.seek(tp, start_offset)
+            m.ERRORS.labels(reason=type(exc).__name__).inc()
+            raise RuntimeError(f"commit of {tp} after its file failed: {exc!r}") from exc
+        self.committed[tp] = offset
 
     async def _to_dlq(self, tp: TopicPartition, unreadable: list[Unreadable]) -> None:
         """Send clean-topic records that fit no schema to the DLQ (a bug upstream)."""
