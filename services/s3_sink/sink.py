@@ -24,10 +24,11 @@ import logging
 import re
 import time
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.errors import CommitFailedError, IllegalStateError
+from aiokafka.structs import ConsumerRecord
 
 from services.s3_sink import metrics as m
 from services.s3_sink.config import SinkSettings
@@ -40,6 +41,7 @@ from shared.topics import DLQ_TOPIC, RecordType, record_type_of
 log = logging.getLogger(__name__)
 MAX_BACKOFF_SECONDS = 30.0
 POLL_MS = 500
+DAY_MS = 86_400_000
 
 
 @dataclass
@@ -49,12 +51,20 @@ class PartitionBuffer:
     zone: Zone
     record_type: RecordType
     start_offset: int
-    day: date
     first_timestamp_ms: int
     opened_at: float = field(default_factory=time.monotonic)
     columns: Columns = field(default_factory=Columns)
     size: int = 0
     next_offset: int = 0
+
+    @property
+    def day_number(self) -> int:
+        """Days since 1970-01-01 (UTC) of the file's records."""
+        return self.first_timestamp_ms // DAY_MS
+
+    @property
+    def day(self) -> date:
+        return date(1970, 1, 1) + timedelta(days=self.day_number)
 
 
 class _DropOnRevoke(ConsumerRebalanceListener):
@@ -120,10 +130,7 @@ class ParquetSink:
             while not stop.is_set():
                 batches = await consumer.getmany(timeout_ms=POLL_MS, max_records=10_000)
                 for tp, messages in batches.items():
-                    for message in messages:
-                        await self._add(
-                            tp, message.key, message.value, message.offset, message.timestamp
-                        )
+                    await self._add_messages(tp, messages)
                 await self._flush_due()
                 self._raise_failed_flushes()
                 self._report_lag(consumer)
@@ -133,35 +140,35 @@ class ParquetSink:
             await consumer.stop()
             await producer.stop()
 
-    async def _add(
-        self,
-        tp: TopicPartition,
-        key: bytes | None,
-        value: bytes | None,
-        offset: int,
-        timestamp_ms: int,
+    async def _add_messages(
+        self, tp: TopicPartition, messages: list[ConsumerRecord[bytes, bytes]]
     ) -> None:
+        """Buffer a partition's fetched records, rolling its file where one is due."""
         record_type = record_type_of(tp.topic)
         if record_type is None:
-            m.SKIPPED.labels(reason="unknown_type").inc()
+            m.SKIPPED.labels(reason="unknown_type").inc(len(messages))
             return
-        day = datetime.fromtimestamp(timestamp_ms / 1000, UTC).date()
-        buffer = self.buffers.get(tp)
-        if buffer is not None and (
-            buffer.day != day
-            or timestamp_ms - buffer.first_timestamp_ms >= self.settings.sink_roll_seconds * 1000
-        ):
-            await self._flush(tp)  # one day per file; at most roll_seconds of record time
-            buffer = None
-        if buffer is None:
-            buffer = PartitionBuffer(self.zone_of(tp.topic), record_type, offset, day, timestamp_ms)
-            self.buffers[tp] = buffer
-        value = value or b""
-        buffer.columns.add(key, value, offset, timestamp_ms)
-        buffer.size += len(value) + len(key or b"")
-        buffer.next_offset = offset + 1
-        if buffer.size >= self.settings.sink_roll_bytes:
-            await self._flush(tp)
+        zone = self.zone_of(tp.topic)
+        roll_ms = self.settings.sink_roll_seconds * 1000
+        roll_bytes = self.settings.sink_roll_bytes
+        for message in messages:
+            timestamp_ms = message.timestamp
+            buffer = self.buffers.get(tp)
+            if buffer is not None and (
+                timestamp_ms // DAY_MS != buffer.day_number
+                or timestamp_ms - buffer.first_timestamp_ms >= roll_ms
+            ):
+                await self._flush(tp)  # one day per file; at most roll_seconds of record time
+                buffer = None
+            if buffer is None:
+                buffer = PartitionBuffer(zone, record_type, message.offset, timestamp_ms)
+                self.buffers[tp] = buffer
+            key, value = message.key, message.value or b""
+            buffer.columns.add(key, value, message.offset, timestamp_ms)
+            buffer.size += len(value) + (len(key) if key else 0)
+            buffer.next_offset = message.offset + 1
+            if buffer.size >= roll_bytes:
+                await self._flush(tp)
 
     async def _flush_due(self) -> None:
         now = time.monotonic()
