@@ -6,6 +6,7 @@ the same store, in one run; and the number of objects for 100,000 records.
 On a Kafka and a SeaweedFS S3 server of its own, the benchmark fills raw topics bench.pin|geo|user
 with N real sample rows (cycled, unique inds) and clean topics bench.clean.pin|geo|user with the
 same rows cleaned (4 partitions each), then:
+0. the ceiling of the Python Kafka client: an aiokafka consumer reading every record once;
 1. the sink: `pinpipe sink` on an s3:// lake (zstd; files roll at --roll-mib MiB); rate from the
    group's committed offsets polled every 100 ms, from the first commit to the last;
 2. baseline: the tables of every file the sink wrote, read back into memory, written again with
@@ -29,7 +30,7 @@ from typing import Any
 import orjson
 import pyarrow.parquet as pq
 import s3fs
-from aiokafka import AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from bench.local_stack import ROOT, free_port, local_kafka, local_s3
 from bench.progress import sample_rows, watch_group
@@ -98,6 +99,7 @@ def main() -> None:
             f"{len(RAW_TOPICS + CLEAN_TOPICS)} topics x {PARTITIONS} partitions, "
             f"{size / 1e6:.0f} MB; produced in {time.perf_counter() - started:.1f} s"
         )
+        consume_rate = asyncio.run(_consume_only(bootstrap, RAW_TOPICS + CLEAN_TOPICS, records))
         env = {
             **os.environ,
             "PINPIPE_KAFKA_BOOTSTRAP_SERVERS": bootstrap,
@@ -148,6 +150,10 @@ def main() -> None:
         ratio = sink_rate / baseline_rate
         objects_per_100k = len(files) * 100_000 / records
         print(
+            f"0. aiokafka consume only (ceiling):   {consume_rate:>10,.0f} records/s "
+            "(getmany, nothing done with the records)"
+        )
+        print(
             f"1. pinpipe sink (s3://):              {sink_rate:>10,.0f} records/s, "
             f"{sink_rate * per_record / 1e6:.1f} MB/s of records in"
         )
@@ -162,6 +168,7 @@ def main() -> None:
         )
         results: dict[str, Any] = {
             "records": records,
+            "consume_only_records_per_s": round(consume_rate),
             "sink_records_per_s": round(sink_rate),
             "sink_mb_per_s": round(sink_rate * per_record / 1e6, 2),
             "baseline_records_per_s": round(baseline_rate),
@@ -173,6 +180,31 @@ def main() -> None:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps(results, indent=2))
         print(f"written to {args.out} (logs in {state})")
+
+
+async def _consume_only(bootstrap: str, topics: list[str], records: int) -> float:
+    """The Python Kafka client's own ceiling: read every record once, do nothing with it."""
+    consumer = AIOKafkaConsumer(
+        *topics,
+        bootstrap_servers=bootstrap,
+        group_id=None,
+        auto_offset_reset="earliest",
+        isolation_level="read_committed",
+    )
+    await consumer.start()
+    try:
+        seen = 0
+        batches = await consumer.getmany(timeout_ms=10_000, max_records=10_000)
+        started = time.perf_counter()  # the first fetch (connections, metadata) is not counted
+        first = seen = sum(map(len, batches.values()))
+        while seen < records:
+            batches = await consumer.getmany(timeout_ms=10_000, max_records=10_000)
+            if not batches:
+                raise RuntimeError(f"consume only: {seen} of {records}")
+            seen += sum(map(len, batches.values()))
+        return (seen - first) / (time.perf_counter() - started)
+    finally:
+        await consumer.stop()
 
 
 def _make_bucket(fs: Any, name: str) -> None:
