@@ -46,6 +46,7 @@ bench: setup ## Benchmarks (numbers printed and written under var/bench/)
 	$(PY) -m bench.ingest_bench
 	$(PY) -m bench.emulator_bench
 	$(PY) -m bench.cleaner_bench
+	$(PY) -m bench.sink_bench
 
 clean: ## Remove var/ (local data, logs, Kafka state)
 	rm -rf var
