@@ -151,6 +151,8 @@ class ParquetSink:
         zone = self.zone_of(tp.topic)
         roll_ms = self.settings.sink_roll_seconds * 1000
         roll_bytes = self.settings.sink_roll_bytes
+        if self._add_whole(tp, zone, record_type, messages, roll_ms, roll_bytes):
+            return
         for message in messages:
             timestamp_ms = message.timestamp
             buffer = self.buffers.get(tp)
@@ -169,6 +171,38 @@ class ParquetSink:
             buffer.next_offset = message.offset + 1
             if buffer.size >= roll_bytes:
                 await self._flush(tp)
+
+    def _add_whole(
+        self,
+        tp: TopicPartition,
+        zone: Zone,
+        record_type: RecordType,
+        messages: list[ConsumerRecord[bytes, bytes]],
+        roll_ms: float,
+        roll_bytes: int,
+    ) -> bool:
+        """The common case in one go, column by column: the whole fetch joins the partition's
+        file without any roll falling inside it. Returns False (nothing added) otherwise."""
+        stamps = [message.timestamp for message in messages]
+        values = [message.value or b"" for message in messages]
+        keys = [message.key for message in messages]
+        size = sum(map(len, values)) + sum(len(key) for key in keys if key)
+        buffer = self.buffers.get(tp)
+        first = buffer.first_timestamp_ms if buffer else stamps[0]
+        size_before = buffer.size if buffer else 0
+        if not (
+            min(stamps) // DAY_MS == max(stamps) // DAY_MS == first // DAY_MS
+            and max(stamps) - first < roll_ms
+            and size_before + size < roll_bytes
+        ):
+            return False
+        if buffer is None:
+            buffer = PartitionBuffer(zone, record_type, messages[0].offset, first)
+            self.buffers[tp] = buffer
+        buffer.columns.extend(keys, values, [message.offset for message in messages], stamps)
+        buffer.size += size
+        buffer.next_offset = messages[-1].offset + 1
+        return True
 
     async def _flush_due(self) -> None:
         now = time.monotonic()

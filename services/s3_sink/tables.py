@@ -41,6 +41,18 @@ class Columns:
         self.offsets.append(offset)
         self.timestamps_ms.append(timestamp_ms)
 
+    def extend(
+        self,
+        keys: list[bytes | None],
+        values: list[bytes],
+        offsets: list[int],
+        timestamps_ms: list[int],
+    ) -> None:
+        self.keys += keys
+        self.values += values
+        self.offsets += offsets
+        self.timestamps_ms += timestamps_ms
+
     def __len__(self) -> int:
         return len(self.offsets)
 
