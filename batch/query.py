@@ -14,7 +14,7 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
-from batch.questions import QUESTIONS, read_sql
+from batch.questions import QUESTIONS, Semantics, staging_sql
 from shared.lake import Lake
 from shared.lake_schema import CLEAN_SCHEMAS
 from shared.topics import RECORD_TYPES
@@ -24,9 +24,9 @@ def _sql_string(text: str) -> str:
     return text.replace("'", "''")
 
 
-def connect(lake: Lake) -> duckdb.DuckDBPyConnection:
+def connect(lake: Lake, semantics: Semantics = "default") -> duckdb.DuckDBPyConnection:
     """A DuckDB connection with views ``clean_pin|geo|user`` over the lake and the staging
-    views of the default semantics."""
+    views (``pins``, ``geos``, ``users``) of ``semantics``."""
     con = duckdb.connect()
     if lake.is_s3:
         con.register_filesystem(lake.fs)
@@ -41,19 +41,31 @@ def connect(lake: Lake) -> duckdb.DuckDBPyConnection:
                 f"_empty_{record_type}", pa.Table.from_pylist([], schema=CLEAN_SCHEMAS[record_type])
             )
             con.execute(f"CREATE VIEW clean_{record_type} AS SELECT * FROM _empty_{record_type}")
-    con.execute(read_sql("staging_default.sql"))
+    con.execute(staging_sql(semantics))
     return con
 
 
-def run_question(lake: Lake, name: str) -> tuple[list[str], list[tuple[Any, ...]]]:
+def run_question(
+    lake: Lake, name: str, semantics: Semantics = "default"
+) -> tuple[list[str], list[tuple[Any, ...]]]:
     """Column names and rows of one question's answer."""
-    if name not in QUESTIONS:
-        raise KeyError(f"unknown question {name!r}; known: {', '.join(QUESTIONS)}")
-    con = connect(lake)
+    return run_questions(lake, [name], semantics)[name]
+
+
+def run_questions(
+    lake: Lake, names: list[str], semantics: Semantics = "default"
+) -> dict[str, tuple[list[str], list[tuple[Any, ...]]]]:
+    """Column names and rows of each question's answer, over one connection."""
+    unknown = [name for name in names if name not in QUESTIONS]
+    if unknown:
+        raise KeyError(f"unknown question {unknown[0]!r}; known: {', '.join(QUESTIONS)}")
+    con = connect(lake, semantics)
     try:
-        result = con.execute(QUESTIONS[name].sql())
-        columns = [d[0] for d in result.description]
-        return columns, result.fetchall()
+        answers = {}
+        for name in names:
+            result = con.execute(QUESTIONS[name].sql())
+            answers[name] = ([d[0] for d in result.description], result.fetchall())
+        return answers
     finally:
         con.close()
 

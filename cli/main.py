@@ -20,6 +20,8 @@ emulator_app = typer.Typer(
     help="The data source: fill a database, post its rows.", no_args_is_help=True
 )
 app.add_typer(emulator_app, name="emulator")
+lake_app = typer.Typer(help="The lake: import files into its layout.", no_args_is_help=True)
+app.add_typer(lake_app, name="lake")
 
 
 @app.command("ingest-api")
@@ -193,27 +195,80 @@ def emulator_run(
 def query(
     name: Annotated[str, typer.Argument(help="A question name, 'all', or 'list'")],
     lake: Annotated[str | None, typer.Option(help="Lake URL (default: PINPIPE_LAKE_URL)")] = None,
+    profile: Annotated[
+        str,
+        typer.Option(
+            help="default (latest record per post) or legacy (the reference's: no deduplication)"
+        ),
+    ] = "default",
     fmt: Annotated[str, typer.Option("--format", help="table, csv or json")] = "table",
+    out: Annotated[
+        Path | None,
+        typer.Option(help="Write one file per question (<name>.<format>) into this folder"),
+    ] = None,
 ) -> None:
-    """Answer analysis questions from the lake with DuckDB."""
+    """Answer the analysis questions from the lake's clean zone with DuckDB."""
     from batch.config import BatchSettings
-    from batch.query import render, run_question
-    from batch.questions import QUESTIONS
+    from batch.query import render, run_questions
+    from batch.questions import QUESTIONS, SEMANTICS
 
     if name == "list":
         for question in QUESTIONS.values():
             typer.echo(f"{question.name}\t{question.description}")
         return
+    if profile not in SEMANTICS:
+        raise typer.BadParameter(f"unknown profile {profile!r}: default or legacy")
+    if fmt not in ("table", "csv", "json"):
+        raise typer.BadParameter(f"unknown format {fmt!r}: table, csv or json")
     names = list(QUESTIONS) if name == "all" else [name]
     unknown = [n for n in names if n not in QUESTIONS]
     if unknown:
         raise typer.BadParameter(f"unknown question {unknown[0]!r}; try `pinpipe query list`")
-    opened = BatchSettings().open_lake(lake)
-    for question_name in names:
-        columns, rows = run_question(opened, question_name)
+    answers = run_questions(BatchSettings().open_lake(lake), names, profile)  # type: ignore[arg-type]
+    if out is not None:
+        out.mkdir(parents=True, exist_ok=True)
+        extension = "txt" if fmt == "table" else fmt
+        for question_name, (columns, rows) in answers.items():
+            path = out / f"{question_name}.{extension}"
+            path.write_text(render(columns, rows, fmt) + "\n")
+            typer.echo(f"{path}: {len(rows)} rows")
+        return
+    for question_name, (columns, rows) in answers.items():
         if fmt == "table" and len(names) > 1:
             typer.echo(f"\n{question_name}")
         typer.echo(render(columns, rows, fmt))
+
+
+@lake_app.command("import")
+def lake_import(
+    source: Annotated[
+        Path, typer.Argument(help="A .csv or .jsonl file", exists=True, dir_okay=False)
+    ],
+    zone: Annotated[str, typer.Option(help="clean or raw")] = "clean",
+    record_type: Annotated[str, typer.Option("--type", help="pin, geo or user")] = "pin",
+    lake: Annotated[str | None, typer.Option(help="Lake URL (default: PINPIPE_LAKE_URL)")] = None,
+) -> None:
+    """Write a file's rows into the lake's layout (reference data, migrations); importing the
+    same file again replaces what it wrote."""
+    from batch.config import BatchSettings
+    from batch.lake_import import import_file
+    from shared.topics import RECORD_TYPES
+
+    if zone not in ("clean", "raw"):
+        raise typer.BadParameter(f"unknown zone {zone!r}: clean or raw")
+    if record_type not in RECORD_TYPES:
+        raise typer.BadParameter(f"unknown type {record_type!r}: pin, geo or user")
+    try:
+        imported = import_file(
+            BatchSettings().open_lake(lake),
+            zone,  # type: ignore[arg-type]
+            record_type,  # type: ignore[arg-type]
+            source,
+        )
+    except ValueError as exc:
+        typer.echo(f"pinpipe lake import: {exc}", err=True)
+        raise typer.Exit(code=2) from exc
+    typer.echo(f"{imported.rows} rows → {imported.path}")
 
 
 @app.command()

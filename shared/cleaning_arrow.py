@@ -30,7 +30,7 @@ from shared.cleaning import (
     WHITESPACE,
     Profile,
 )
-from shared.lake_schema import CLEAN_SCHEMAS, META_FIELDS
+from shared.lake_schema import CLEAN_RECORD_SCHEMAS
 from shared.topics import RecordType
 
 _UTC = pa.timestamp("us", tz="UTC")
@@ -76,11 +76,6 @@ RAW_ARROW_SCHEMAS: dict[RecordType, pa.Schema] = {
         ]
     ),
 }
-_META_NAMES = {field.name for field in META_FIELDS}
-CLEAN_ARROW_SCHEMAS: dict[RecordType, pa.Schema] = {
-    record_type: pa.schema([f for f in schema if f.name not in _META_NAMES])
-    for record_type, schema in CLEAN_SCHEMAS.items()
-}
 # FOLLOWERS_PATTERN with named groups, for RE2's extract_regex (same language otherwise).
 _FOLLOWERS_NAMED = (
     FOLLOWERS_PATTERN.replace("([0-9]{1,12})", "(?P<whole>[0-9]{1,12})", 1)
@@ -121,8 +116,8 @@ def clean_arrow(
     good = pc.is_null(reasons)
     positions = _arange(len(ind))
     table = pa.Table.from_arrays(
-        [clean[field.name] for field in CLEAN_ARROW_SCHEMAS[record_type]],
-        schema=CLEAN_ARROW_SCHEMAS[record_type],
+        [clean[field.name] for field in CLEAN_RECORD_SCHEMAS[record_type]],
+        schema=CLEAN_RECORD_SCHEMAS[record_type],
     )
     bad = pc.invert(good)
     return ArrowCleaned(

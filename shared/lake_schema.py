@@ -8,11 +8,13 @@ Clean zone: typed columns (timestamps as timestamps, ``coordinates`` as list<dou
 
 from __future__ import annotations
 
+import io
 from datetime import datetime
 from typing import Any
 
 import orjson
 import pyarrow as pa
+import pyarrow.json as pajson
 
 from shared.lake import Zone
 from shared.topics import RecordType
@@ -58,6 +60,13 @@ CLEAN_SCHEMAS: dict[RecordType, pa.Schema] = {
     ),
 }
 RAW_SCHEMA = _schema(pa.field("key", pa.binary()), pa.field("value", pa.binary()))
+_META_NAMES = {field.name for field in META_FIELDS}
+# The clean schemas without the metadata columns: what a clean record itself holds.
+CLEAN_RECORD_SCHEMAS: dict[RecordType, pa.Schema] = {
+    record_type: pa.schema([f for f in schema if f.name not in _META_NAMES])
+    for record_type, schema in CLEAN_SCHEMAS.items()
+}
+_JSON_BLOCK_BYTES = 1 << 24
 _TIMESTAMP_COLUMNS = {"geo": ("timestamp",), "user": ("date_joined",)}
 
 
@@ -73,3 +82,18 @@ def clean_row(record_type: RecordType, value: bytes) -> dict[str, Any]:
 def to_table(zone: Zone, record_type: RecordType, rows: list[dict[str, Any]]) -> pa.Table:
     schema = RAW_SCHEMA if zone == "raw" else CLEAN_SCHEMAS[record_type]
     return pa.Table.from_pylist(rows, schema=schema)
+
+
+def parse_clean_json(record_type: RecordType, lines: bytes) -> pa.Table:
+    """Clean records as JSON lines → a table of :data:`CLEAN_RECORD_SCHEMAS`, by Arrow's JSON
+    reader: a wrong type, a null ``ind``, an unknown field or a bad timestamp raises
+    ``pa.ArrowInvalid``."""
+    return pajson.read_json(
+        io.BytesIO(lines),
+        read_options=pajson.ReadOptions(
+            use_threads=False, block_size=max(len(lines), _JSON_BLOCK_BYTES)
+        ),
+        parse_options=pajson.ParseOptions(
+            explicit_schema=CLEAN_RECORD_SCHEMAS[record_type], unexpected_field_behavior="error"
+        ),
+    )

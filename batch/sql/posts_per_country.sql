@@ -1,5 +1,5 @@
 -- posts-per-country: posts per country, all time (the walking skeleton's question).
 SELECT country, count(*) AS post_count
-FROM geo
+FROM geos
 GROUP BY country
 ORDER BY post_count DESC, country

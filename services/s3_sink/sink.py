@@ -33,8 +33,8 @@ from aiokafka.structs import ConsumerRecord
 from services.s3_sink import metrics as m
 from services.s3_sink.config import SinkSettings
 from services.s3_sink.tables import Columns, Unreadable, to_lake_table
-from services.s3_sink.writer import parquet_bytes, write_durably
 from shared.lake import Lake, Zone, relative_path
+from shared.lake_writer import parquet_bytes, write_durably
 from shared.models import DlqEntry
 from shared.topics import DLQ_TOPIC, RecordType, record_type_of
 

@@ -8,22 +8,13 @@ records are parsed one by one to set the bad ones apart (for the DLQ) from the g
 
 from __future__ import annotations
 
-import io
 from dataclasses import dataclass, field
 
 import pyarrow as pa
-import pyarrow.json as pajson
 
 from shared.lake import Zone
-from shared.lake_schema import CLEAN_SCHEMAS, META_FIELDS, RAW_SCHEMA
+from shared.lake_schema import CLEAN_RECORD_SCHEMAS, CLEAN_SCHEMAS, RAW_SCHEMA, parse_clean_json
 from shared.topics import RecordType
-
-_META_NAMES = [f.name for f in META_FIELDS]
-_RECORD_SCHEMAS = {
-    record_type: pa.schema([f for f in schema if f.name not in _META_NAMES])
-    for record_type, schema in CLEAN_SCHEMAS.items()
-}
-_BLOCK_BYTES = 1 << 24
 
 
 @dataclass
@@ -79,16 +70,6 @@ def _meta(topic: str, partition: int, columns: Columns, rows: list[int] | None) 
     ]
 
 
-def _parse(record_type: RecordType, data: bytes) -> pa.Table:
-    return pajson.read_json(
-        io.BytesIO(data),
-        read_options=pajson.ReadOptions(use_threads=False, block_size=max(len(data), _BLOCK_BYTES)),
-        parse_options=pajson.ParseOptions(
-            explicit_schema=_RECORD_SCHEMAS[record_type], unexpected_field_behavior="error"
-        ),
-    )
-
-
 def raw_table(topic: str, partition: int, columns: Columns) -> pa.Table:
     arrays = [
         pa.array(columns.keys, pa.binary()),
@@ -108,7 +89,7 @@ def clean_table(
         parsed = None
     else:
         try:
-            parsed = _parse(record_type, b"\n".join(columns.values))
+            parsed = parse_clean_json(record_type, b"\n".join(columns.values))
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
             parsed = None
         if parsed is not None and parsed.num_rows != len(columns):
@@ -117,7 +98,7 @@ def clean_table(
         good, pieces = [], []
         for i, value in enumerate(columns.values):
             try:
-                piece = _parse(record_type, value) if b"\n" not in value else None
+                piece = parse_clean_json(record_type, value) if b"\n" not in value else None
             except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
                 unreadable.append(Unreadable(columns.offsets[i], value, str(exc)[:300]))
                 continue
@@ -126,7 +107,9 @@ def clean_table(
                 continue
             good.append(i)
             pieces.append(piece)
-        parsed = pa.concat_tables(pieces) if pieces else _RECORD_SCHEMAS[record_type].empty_table()
+        parsed = (
+            pa.concat_tables(pieces) if pieces else CLEAN_RECORD_SCHEMAS[record_type].empty_table()
+        )
     arrays = [*parsed.columns, *_meta(topic, partition, columns, good)]
     return pa.Table.from_arrays(arrays, schema=CLEAN_SCHEMAS[record_type]), unreadable
 

@@ -25,8 +25,8 @@ from shared.cleaning import (
     Profile,
     clean,
 )
-from shared.cleaning_arrow import CLEAN_ARROW_SCHEMAS, RAW_ARROW_SCHEMAS, clean_arrow
-from shared.lake_schema import clean_row
+from shared.cleaning_arrow import RAW_ARROW_SCHEMAS, clean_arrow
+from shared.lake_schema import CLEAN_RECORD_SCHEMAS, clean_row
 from shared.models import RAW_MODELS
 from shared.topics import RecordType
 
@@ -135,7 +135,7 @@ def _per_record(
             continue
         rows.append(clean_row(record_type, orjson.dumps(cleaned)))
         good.append(i)
-    return pa.Table.from_pylist(rows, schema=CLEAN_ARROW_SCHEMAS[record_type]), good, bad, reasons
+    return pa.Table.from_pylist(rows, schema=CLEAN_RECORD_SCHEMAS[record_type]), good, bad, reasons
 
 
 def _assert_same(record_type: RecordType, table: pa.Table, profile: Profile) -> None:
