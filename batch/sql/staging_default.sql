@@ -2,16 +2,19 @@
 -- offset: clean topics are keyed by ind, so every record of one ind sits in one partition, in
 -- arrival order. staging_common.sql then builds the views the questions read.
 CREATE OR REPLACE VIEW pins AS
-SELECT * EXCLUDE (rn)
-FROM (SELECT *, row_number() OVER (PARTITION BY ind ORDER BY _offset DESC) AS rn FROM clean_pin)
-WHERE rn = 1;
+SELECT record.*
+FROM clean_pin AS record
+JOIN (SELECT ind, max(_offset) AS _offset FROM clean_pin GROUP BY ind) AS latest
+  ON record.ind = latest.ind AND record._offset = latest._offset;
 
 CREATE OR REPLACE VIEW geos AS
-SELECT * EXCLUDE (rn)
-FROM (SELECT *, row_number() OVER (PARTITION BY ind ORDER BY _offset DESC) AS rn FROM clean_geo)
-WHERE rn = 1;
+SELECT record.*
+FROM clean_geo AS record
+JOIN (SELECT ind, max(_offset) AS _offset FROM clean_geo GROUP BY ind) AS latest
+  ON record.ind = latest.ind AND record._offset = latest._offset;
 
 CREATE OR REPLACE VIEW users_staged AS
-SELECT * EXCLUDE (rn)
-FROM (SELECT *, row_number() OVER (PARTITION BY ind ORDER BY _offset DESC) AS rn FROM clean_user)
-WHERE rn = 1;
+SELECT record.*
+FROM clean_user AS record
+JOIN (SELECT ind, max(_offset) AS _offset FROM clean_user GROUP BY ind) AS latest
+  ON record.ind = latest.ind AND record._offset = latest._offset;
