@@ -14,7 +14,7 @@ $(STAMP): pyproject.toml requirements.lock
 	@bash infra/require.sh python java mvn
 	@test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -c requirements.lock -e '.[dev]'
+	$(PY) -m pip install -q -c requirements.lock -e '.[dev,spark]'
 	@touch $(STAMP)
 
 setup: $(STAMP) ## Install what is missing: .venv, Python packages, Kafka jars (idempotent)

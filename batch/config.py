@@ -6,4 +6,7 @@ from shared.settings import PinpipeSettings
 
 
 class BatchSettings(PinpipeSettings):
-    """The lake (``PINPIPE_LAKE_URL`` and S3 access) is all the queries need so far."""
+    """The lake (``PINPIPE_LAKE_URL`` and S3 access), and where Spark runs."""
+
+    spark_master: str = "local[*]"  # or a cluster: spark://host:7077, k8s://https://…
+    spark_shuffle_partitions: int = 8

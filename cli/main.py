@@ -206,8 +206,11 @@ def query(
         Path | None,
         typer.Option(help="Write one file per question (<name>.<format>) into this folder"),
     ] = None,
+    engine: Annotated[
+        str, typer.Option(help="duckdb (one machine) or spark (pyspark; PINPIPE_SPARK_MASTER)")
+    ] = "duckdb",
 ) -> None:
-    """Answer the analysis questions from the lake's clean zone with DuckDB."""
+    """Answer the analysis questions from the lake's clean zone (DuckDB, or Spark SQL)."""
     from batch.config import BatchSettings
     from batch.query import render, run_questions
     from batch.questions import QUESTIONS, SEMANTICS
@@ -224,6 +227,10 @@ def query(
     unknown = [n for n in names if n not in QUESTIONS]
     if unknown:
         raise typer.BadParameter(f"unknown question {unknown[0]!r}; try `pinpipe query list`")
+    if engine not in ("duckdb", "spark"):
+        raise typer.BadParameter(f"unknown engine {engine!r}: duckdb or spark")
+    if engine == "spark":
+        from batch.spark import run_questions_spark as run_questions
     answers = run_questions(BatchSettings().open_lake(lake), names, profile)  # type: ignore[arg-type]
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 
+from batch.config import BatchSettings
 from services.aggregator.config import AggregatorSettings
 from services.cleaner.config import CleanerSettings
 from services.emulator.config import EmulatorSettings
@@ -11,7 +12,14 @@ from services.ingest_api.config import IngestSettings
 from services.s3_sink.config import SinkSettings
 from tests.servers import REPO_ROOT
 
-SETTINGS = (IngestSettings, EmulatorSettings, CleanerSettings, AggregatorSettings, SinkSettings)
+SETTINGS = (
+    IngestSettings,
+    EmulatorSettings,
+    CleanerSettings,
+    AggregatorSettings,
+    SinkSettings,
+    BatchSettings,
+)
 
 
 def test_every_setting_is_documented() -> None:

@@ -1,0 +1,97 @@
+"""The analysis questions on Spark SQL (``pinpipe query --engine spark``): the same SQL files as
+DuckDB, over the same Parquet files, for lakes too big for one machine. pyspark is an optional
+extra (``pip install -e '.[spark]'``); it runs locally unless ``PINPIPE_SPARK_MASTER`` says
+otherwise (:class:`batch.config.BatchSettings`).
+
+The SQL is shared; two spellings differ and are translated here: DuckDB's
+``CREATE OR REPLACE VIEW`` is Spark's ``CREATE OR REPLACE TEMPORARY VIEW``.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from batch.config import BatchSettings
+from batch.questions import QUESTIONS, Semantics, staging_sql
+from shared.lake import Lake
+from shared.lake_schema import CLEAN_SCHEMAS
+from shared.topics import RECORD_TYPES
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
+
+
+def spark_session(app_name: str = "pinpipe", settings: BatchSettings | None = None) -> SparkSession:
+    """A Spark session: local on all cores by default, quiet, UTC."""
+    settings = settings or BatchSettings()
+    try:
+        from pyspark.sql import SparkSession
+    except ImportError as exc:  # pragma: no cover - depends on the install
+        raise RuntimeError("Spark needs pyspark: pip install -e '.[spark]'") from exc
+    session = (
+        SparkSession.builder.appName(app_name)
+        .master(settings.spark_master)
+        .config("spark.sql.session.timeZone", "UTC")
+        .config("spark.ui.enabled", "false")
+        .config("spark.sql.shuffle.partitions", str(settings.spark_shuffle_partitions))
+        .config("spark.driver.bindAddress", "127.0.0.1")
+        .config("spark.driver.host", "127.0.0.1")
+        .getOrCreate()
+    )
+    session.sparkContext.setLogLevel("ERROR")
+    return session
+
+
+def _statements(sql: str) -> list[str]:
+    """A SQL file's statements, comment lines dropped, in Spark's spelling."""
+    code = "\n".join(line for line in sql.splitlines() if not line.lstrip().startswith("--"))
+    code = code.replace("CREATE OR REPLACE VIEW", "CREATE OR REPLACE TEMPORARY VIEW")
+    return [statement.strip() for statement in code.split(";") if statement.strip()]
+
+
+def _register_clean_views(spark: SparkSession, lake: Lake) -> None:
+    from pyspark.sql.types import StructType
+
+    for record_type in RECORD_TYPES:
+        pattern = lake.zone_glob("clean", record_type)
+        if lake.fs.glob(pattern.removeprefix("s3://")):
+            frame = spark.read.parquet(pattern.replace("s3://", "s3a://", 1))
+        else:  # an empty lake answers with empty results, as DuckDB does
+            schema = StructType.fromJson(_spark_schema_json(record_type))
+            frame = spark.createDataFrame([], schema)
+        frame.createOrReplaceTempView(f"clean_{record_type}")
+
+
+def _spark_schema_json(record_type: str) -> dict[str, Any]:
+    """The clean schema in Spark's JSON form (for empty views)."""
+    kinds = {"int64": "long", "int32": "integer", "string": "string", "double": "double"}
+    fields = []
+    for field in CLEAN_SCHEMAS[record_type]:  # type: ignore[index]
+        text = str(field.type)
+        if text.startswith("list<"):
+            kind: Any = {"type": "array", "elementType": "double", "containsNull": True}
+        elif text.startswith("timestamp"):
+            kind = "timestamp" if "tz=" in text else "timestamp_ntz"
+        else:
+            kind = kinds[text]
+        fields.append({"name": field.name, "type": kind, "nullable": True, "metadata": {}})
+    return {"type": "struct", "fields": fields}
+
+
+def run_questions_spark(
+    lake: Lake, names: list[str], semantics: Semantics = "default"
+) -> dict[str, tuple[list[str], list[tuple[Any, ...]]]]:
+    """Column names and rows of each question's answer, computed by Spark SQL."""
+    unknown = [name for name in names if name not in QUESTIONS]
+    if unknown:
+        raise KeyError(f"unknown question {unknown[0]!r}; known: {', '.join(QUESTIONS)}")
+    spark = spark_session()
+    _register_clean_views(spark, lake)
+    for statement in _statements(staging_sql(semantics)):
+        spark.sql(statement)
+    answers = {}
+    for name in names:
+        (query,) = _statements(QUESTIONS[name].sql())
+        frame = spark.sql(query)
+        answers[name] = (frame.columns, [tuple(row) for row in frame.collect()])
+    return answers
