@@ -9,6 +9,7 @@ The SQL is shared; two spellings differ and are translated here: DuckDB's
 
 from __future__ import annotations
 
+import sys
 from typing import TYPE_CHECKING, Any
 
 from batch.config import BatchSettings
@@ -21,8 +22,11 @@ if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
 
-def spark_session(app_name: str = "pinpipe", settings: BatchSettings | None = None) -> SparkSession:
-    """A Spark session: local on all cores by default, quiet, UTC."""
+def spark_session(
+    app_name: str = "pinpipe", settings: BatchSettings | None = None, progress: bool = False
+) -> SparkSession:
+    """A Spark session: local on all cores by default, quiet (a progress bar if asked), UTC,
+    Python workers on this interpreter."""
     settings = settings or BatchSettings()
     try:
         from pyspark.sql import SparkSession
@@ -33,6 +37,8 @@ def spark_session(app_name: str = "pinpipe", settings: BatchSettings | None = No
         .master(settings.spark_master)
         .config("spark.sql.session.timeZone", "UTC")
         .config("spark.ui.enabled", "false")
+        .config("spark.ui.showConsoleProgress", str(progress).lower())
+        .config("spark.pyspark.python", sys.executable)
         .config("spark.sql.shuffle.partitions", str(settings.spark_shuffle_partitions))
         .config("spark.driver.bindAddress", "127.0.0.1")
         .config("spark.driver.host", "127.0.0.1")

@@ -246,6 +246,43 @@ def query(
         typer.echo(render(columns, rows, fmt))
 
 
+@app.command()
+def backfill(
+    lake: Annotated[str | None, typer.Option(help="Lake URL (default: PINPIPE_LAKE_URL)")] = None,
+    out: Annotated[
+        str | None, typer.Option(help="Lake URL to write the clean zone to (default: --lake)")
+    ] = None,
+    since: Annotated[str | None, typer.Option(help="First date of raw files, YYYY-MM-DD")] = None,
+    until: Annotated[str | None, typer.Option(help="Last date of raw files, YYYY-MM-DD")] = None,
+    profile: Annotated[str, typer.Option(help="Cleaning profile: standard or legacy")] = "standard",
+) -> None:
+    """Re-clean the raw zone into the clean zone with Spark and the vectorised rules
+    (idempotent: a re-run writes the same files)."""
+    from datetime import date
+
+    from batch.backfill import run_backfill
+    from batch.config import BatchSettings
+    from shared.cleaning import PROFILES
+
+    if profile not in PROFILES:
+        raise typer.BadParameter(f"unknown profile {profile!r}: standard or legacy")
+    try:
+        first = date.fromisoformat(since) if since else None
+        last = date.fromisoformat(until) if until else None
+    except ValueError as exc:
+        raise typer.BadParameter(f"dates are YYYY-MM-DD: {exc}") from exc
+    settings = BatchSettings()
+    run_backfill(
+        settings,
+        lake or settings.lake_url,
+        out,
+        first,
+        last,
+        profile,  # type: ignore[arg-type]
+        report=typer.echo,
+    )
+
+
 @lake_app.command("import")
 def lake_import(
     source: Annotated[

@@ -14,10 +14,13 @@ clean values, or the same rejection reason (a property test holds them to it).
 
 from __future__ import annotations
 
+import io
 from dataclasses import dataclass
 
+import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.json as pajson
 
 from shared.cleaning import (
     FOLLOWERS_PATTERN,
@@ -321,3 +324,60 @@ def _legacy_user(c: dict[str, pa.Array]) -> tuple[dict[str, pa.Array], pa.Array]
 
 _STANDARD = {"pin": _standard_pin, "geo": _standard_geo, "user": _standard_user}
 _LEGACY = {"pin": _legacy_pin, "geo": _legacy_geo, "user": _legacy_user}
+
+
+@dataclass(frozen=True)
+class ArrowDecoded:
+    """Raw JSON values decoded into :data:`RAW_ARROW_SCHEMAS` columns (``table``), the input
+    position of each decoded row, and the values that did not decode, with a reason."""
+
+    table: pa.Table
+    rows: list[int]
+    rejected_rows: list[int]
+    rejected_reasons: list[str]
+
+
+def decode_raw(record_type: RecordType, values: list[bytes]) -> ArrowDecoded:
+    """Raw records as JSON bytes → typed raw columns, by Arrow's JSON reader (strict: a value of
+    the wrong JSON type is rejected rather than coerced). A batch that fails is decoded value
+    by value to set the bad ones apart."""
+    schema = RAW_ARROW_SCHEMAS[record_type]
+    if not any(b"\n" in value for value in values):
+        try:
+            table = _read_json(schema, b"\n".join(values))
+            if table.num_rows == len(values):
+                return ArrowDecoded(table, list(range(len(values))), [], [])
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            pass
+    pieces, rows, rejected, reasons = [], [], [], []
+    for i, value in enumerate(values):
+        try:
+            piece = _read_json(schema, value) if b"\n" not in value else None
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            piece = None
+        if piece is not None and piece.num_rows == 1:
+            pieces.append(piece)
+            rows.append(i)
+            continue
+        rejected.append(i)
+        reasons.append(_why_undecodable(value))
+    table = pa.concat_tables(pieces) if pieces else schema.empty_table()
+    return ArrowDecoded(table, rows, rejected, reasons)
+
+
+def _read_json(schema: pa.Schema, lines: bytes) -> pa.Table:
+    return pajson.read_json(
+        io.BytesIO(lines),
+        read_options=pajson.ReadOptions(use_threads=False, block_size=max(len(lines), 1 << 24)),
+        parse_options=pajson.ParseOptions(
+            explicit_schema=schema, unexpected_field_behavior="ignore"
+        ),
+    )
+
+
+def _why_undecodable(value: bytes) -> str:
+    try:
+        decoded = orjson.loads(value)
+    except orjson.JSONDecodeError:
+        return "not_json"
+    return "wrong_type" if isinstance(decoded, dict) else "not_an_object"

@@ -168,8 +168,10 @@ class CleanerLoop:
     async def _rewind(
         self, consumer: AIOKafkaConsumer, tp: TopicPartition, offset: int, error: BaseException
     ) -> None:
-        """The partition's transaction was aborted: read its records again (seek first; nothing
-        after it may fail before the position is back), then replace its producer."""
+        """The partition's transaction failed: read its records again. Seek to the batch's
+        first offset at once (nothing may skip them), replace the producer, then go to the
+        broker's committed offset: a transaction that timed out may have committed after all,
+        and once the new producer has fenced the old one that offset is final."""
         if tp in consumer.assignment():
             consumer.seek(tp, offset)
         log.warning(
@@ -181,7 +183,15 @@ class CleanerLoop:
                 "error": repr(error),
             },
         )
-        await self.producers.revoke([tp])  # the next commit starts a fresh producer
+        await self.producers.revoke([tp])
+        try:
+            await self.producers.start(tp)
+            committed = await consumer.committed(tp)
+        except Exception as exc:  # the broker is still away: the next batch retries
+            log.warning("could not restart the partition's producer", extra={"error": repr(exc)})
+            return
+        if committed is not None and committed > offset and tp in consumer.assignment():
+            consumer.seek(tp, committed)
 
     def _report_lag(self, consumer: AIOKafkaConsumer) -> None:
         for tp, position in self.committed.items():

@@ -22,6 +22,10 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.structs import TopicPartition
 
 log = logging.getLogger(__name__)
+# A transaction that has not committed by then is given up (aborted by the next producer with
+# its id): aiokafka's own timeouts do not cover a sender task that died (seen in CI).
+COMMIT_TIMEOUT_SECONDS = 60.0
+STOP_TIMEOUT_SECONDS = 10.0
 
 
 @dataclass(frozen=True)
@@ -48,12 +52,15 @@ class PartitionProducers:
     async def assign(self, tps: Iterable[TopicPartition]) -> None:
         """Start producers for newly owned partitions (fencing any previous owner)."""
         new = [tp for tp in tps if tp not in self._producers]
-        await asyncio.gather(*(self._start(tp) for tp in new))
+        await asyncio.gather(*(self.start(tp) for tp in new))
 
     async def revoke(self, tps: Iterable[TopicPartition]) -> None:
         """Stop the producers of ``tps`` (a broken one may fail to stop: that is logged)."""
         gone = [self._producers.pop(tp) for tp in list(tps) if tp in self._producers]
-        results = await asyncio.gather(*(p.stop() for p in gone), return_exceptions=True)
+        results = await asyncio.gather(
+            *(asyncio.wait_for(p.stop(), STOP_TIMEOUT_SECONDS) for p in gone),
+            return_exceptions=True,
+        )
         for error in results:
             if error is not None:
                 log.warning("a producer failed to stop", extra={"error": repr(error)})
@@ -61,7 +68,8 @@ class PartitionProducers:
     async def stop(self) -> None:
         await self.revoke(list(self._producers))
 
-    async def _start(self, tp: TopicPartition) -> AIOKafkaProducer:
+    async def start(self, tp: TopicPartition) -> AIOKafkaProducer:
+        """A new producer for ``tp``; starting it fences (and completes) any older one."""
         producer = AIOKafkaProducer(
             bootstrap_servers=self.bootstrap_servers,
             transactional_id=self.transactional_id(tp),
@@ -86,16 +94,18 @@ class PartitionProducers:
     async def commit(self, tp: TopicPartition, outputs: Sequence[Output], next_offset: int) -> None:
         """Produce ``outputs`` and commit ``next_offset`` for ``tp``, atomically.
 
-        Raises when the transaction cannot commit (it is then aborted, or the broker aborts it):
-        the caller must not go on past these records.
+        Raises when the transaction cannot commit or takes longer than
+        ``COMMIT_TIMEOUT_SECONDS`` (then it is aborted, or completed by the next producer of
+        ``tp``): the caller must not go on past these records.
         """
-        producer = self._producers.get(tp) or await self._start(tp)
-        async with producer.transaction():
-            futures = [
-                await producer.send(output.topic, output.value, key=output.key)
-                for output in outputs
-            ]
-            await producer.send_offsets_to_transaction({tp: next_offset}, self.group_id)
+        async with asyncio.timeout(COMMIT_TIMEOUT_SECONDS):
+            producer = self._producers.get(tp) or await self.start(tp)
+            async with producer.transaction():
+                futures = [
+                    await producer.send(output.topic, output.value, key=output.key)
+                    for output in outputs
+                ]
+                await producer.send_offsets_to_transaction({tp: next_offset}, self.group_id)
         # commit_transaction returned: every send is acknowledged; surface any send error
         for future in futures:
             future.result()
