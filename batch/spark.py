@@ -9,6 +9,7 @@ The SQL is shared; two spellings differ and are translated here: DuckDB's
 
 from __future__ import annotations
 
+import os
 import sys
 from typing import TYPE_CHECKING, Any
 
@@ -28,6 +29,9 @@ def spark_session(
     """A Spark session: local on all cores by default, quiet (a progress bar if asked), UTC,
     Python workers on this interpreter."""
     settings = settings or BatchSettings()
+    # Python workers run this interpreter (its packages), not whatever `python3` is on PATH;
+    # pyspark reads the variable when the context starts.
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     try:
         from pyspark.sql import SparkSession
     except ImportError as exc:  # pragma: no cover - depends on the install
