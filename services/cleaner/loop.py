@@ -30,7 +30,12 @@ from aiokafka.structs import ConsumerRecord, TopicPartition
 from services.cleaner import metrics as m
 from services.cleaner.config import CleanerSettings
 from services.cleaner.processing import Cleaned, process
-from services.cleaner.transactions import Output, PartitionProducers
+from services.cleaner.transactions import (
+    COMMIT_TIMEOUT_SECONDS,
+    Output,
+    PartitionProducers,
+    within,
+)
 from shared.topics import DLQ_TOPIC, record_type_of
 
 log = logging.getLogger(__name__)
@@ -186,7 +191,7 @@ class CleanerLoop:
         await self.producers.revoke([tp])
         try:
             await self.producers.start(tp)
-            committed = await consumer.committed(tp)
+            committed = await within(consumer.committed(tp), COMMIT_TIMEOUT_SECONDS, "offset fetch")
         except Exception as exc:  # the broker is still away: the next batch retries
             log.warning("could not restart the partition's producer", extra={"error": repr(exc)})
             return

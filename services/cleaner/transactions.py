@@ -14,18 +14,35 @@ Offsets of raw topics are committed here only: the consumer never commits on its
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Coroutine, Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any, TypeVar
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.structs import TopicPartition
 
 log = logging.getLogger(__name__)
-# A transaction that has not committed by then is given up (aborted by the next producer with
-# its id): aiokafka's own timeouts do not cover a sender task that died (seen in CI).
+T = TypeVar("T")
+# A transaction that has not committed by then is given up (completed by the next producer with
+# its id): aiokafka's own timeouts do not cover a sender that died, and its abort can then hang
+# too (both seen in CI), so the work is left behind rather than awaited.
 COMMIT_TIMEOUT_SECONDS = 60.0
 STOP_TIMEOUT_SECONDS = 10.0
+
+
+async def within(work: Coroutine[Any, Any, T], seconds: float, what: str) -> T:
+    """``await work``, or raise ``TimeoutError`` after ``seconds`` and leave the work behind
+    (cancelled, not awaited: ``asyncio.wait_for`` would wait for a cancellation that may never
+    finish)."""
+    task = asyncio.ensure_future(work)
+    done, _ = await asyncio.wait({task}, timeout=seconds)
+    if not done:
+        task.cancel()
+        task.add_done_callback(lambda t: t.cancelled() or t.exception())  # nothing unretrieved
+        raise TimeoutError(f"{what} took more than {seconds:.0f} s; left behind")
+    return task.result()
 
 
 @dataclass(frozen=True)
@@ -58,7 +75,7 @@ class PartitionProducers:
         """Stop the producers of ``tps`` (a broken one may fail to stop: that is logged)."""
         gone = [self._producers.pop(tp) for tp in list(tps) if tp in self._producers]
         results = await asyncio.gather(
-            *(asyncio.wait_for(p.stop(), STOP_TIMEOUT_SECONDS) for p in gone),
+            *(within(p.stop(), STOP_TIMEOUT_SECONDS, "stopping a producer") for p in gone),
             return_exceptions=True,
         )
         for error in results:
@@ -83,10 +100,11 @@ class PartitionProducers:
             retry_backoff_ms=10,
             client_id=self.transactional_id(tp),
         )
-        try:
-            await producer.start()  # InitProducerId: fences an older producer with this id
+        try:  # InitProducerId: fences an older producer with this id
+            await within(producer.start(), COMMIT_TIMEOUT_SECONDS, f"starting a producer of {tp}")
         except BaseException:
-            await producer.stop()
+            with contextlib.suppress(Exception):
+                await within(producer.stop(), STOP_TIMEOUT_SECONDS, "stopping a producer")
             raise
         self._producers[tp] = producer
         return producer
@@ -98,14 +116,20 @@ class PartitionProducers:
         ``COMMIT_TIMEOUT_SECONDS`` (then it is aborted, or completed by the next producer of
         ``tp``): the caller must not go on past these records.
         """
-        async with asyncio.timeout(COMMIT_TIMEOUT_SECONDS):
-            producer = self._producers.get(tp) or await self.start(tp)
-            async with producer.transaction():
-                futures = [
-                    await producer.send(output.topic, output.value, key=output.key)
-                    for output in outputs
-                ]
-                await producer.send_offsets_to_transaction({tp: next_offset}, self.group_id)
+        await within(
+            self._commit(tp, outputs, next_offset), COMMIT_TIMEOUT_SECONDS, f"committing {tp}"
+        )
+
+    async def _commit(
+        self, tp: TopicPartition, outputs: Sequence[Output], next_offset: int
+    ) -> None:
+        producer = self._producers.get(tp) or await self.start(tp)
+        async with producer.transaction():
+            futures = [
+                await producer.send(output.topic, output.value, key=output.key)
+                for output in outputs
+            ]
+            await producer.send_offsets_to_transaction({tp: next_offset}, self.group_id)
         # commit_transaction returned: every send is acknowledged; surface any send error
         for future in futures:
             future.result()

@@ -17,7 +17,7 @@ from aiokafka.structs import ConsumerRecord, TopicPartition
 
 from services.cleaner.config import CleanerSettings
 from services.cleaner.loop import CleanerLoop
-from services.cleaner.transactions import Output
+from services.cleaner.transactions import Output, within
 
 TP = TopicPartition("p.user", 0)
 
@@ -94,3 +94,29 @@ def test_a_batch_fetched_before_a_rebalance_is_dropped() -> None:
     consumer.getmany = getmany  # type: ignore[method-assign]
     asyncio.run(loop.step(cast(AIOKafkaConsumer, consumer)))
     assert producers.commits == []
+
+
+def test_work_that_ignores_cancellation_is_left_behind_not_awaited() -> None:
+    """A hung commit whose abort hangs too (aiokafka, seen in CI) must not hang the loop."""
+
+    async def stubborn() -> None:
+        try:
+            await asyncio.sleep(3600)  # a commit that never returns …
+        except asyncio.CancelledError:
+            await asyncio.sleep(3600)  # … whose abort, on cancellation, never returns either
+
+    async def scenario() -> float:
+        started = asyncio.get_running_loop().time()
+        with pytest.raises(TimeoutError, match="left behind"):
+            await within(stubborn(), 0.2, "a stubborn commit")
+        return asyncio.get_running_loop().time() - started
+
+    assert asyncio.run(asyncio.wait_for(scenario(), 5)) < 1.0
+
+
+def test_work_that_finishes_in_time_gives_its_result() -> None:
+    async def quick() -> int:
+        await asyncio.sleep(0.01)
+        return 7
+
+    assert asyncio.run(within(quick(), 1.0, "quick")) == 7
