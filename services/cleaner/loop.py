@@ -129,11 +129,13 @@ class CleanerLoop:
                 return_exceptions=True,
             )
             m.BATCH_SECONDS.observe(time.perf_counter() - started)
-        failed = 0
-        for tp, result in zip(batches, results, strict=True):
-            if isinstance(result, BaseException):
-                failed += 1
-                await self._rewind(consumer, tp, batches[tp][0].offset, result)
+            failed = 0
+            for tp, result in zip(batches, results, strict=True):
+                if isinstance(result, BaseException):
+                    failed += 1
+                    # under the lock: no rebalance between the failure and the rewind, so the
+                    # new producer below is for a partition this member still owns
+                    await self._rewind(consumer, tp, batches[tp][0].offset, result)
         if failed:
             raise RuntimeError(f"{failed} of {len(batches)} partition transactions failed")
         self._report_lag(consumer)
@@ -177,8 +179,9 @@ class CleanerLoop:
         first offset at once (nothing may skip them), replace the producer, then go to the
         broker's committed offset: a transaction that timed out may have committed after all,
         and once the new producer has fenced the old one that offset is final."""
-        if tp in consumer.assignment():
-            consumer.seek(tp, offset)
+        if tp not in consumer.assignment():
+            return  # no longer ours: its next owner starts from the committed offset
+        consumer.seek(tp, offset)
         log.warning(
             "transaction failed; re-reading the partition from its last commit",
             extra={
@@ -195,7 +198,7 @@ class CleanerLoop:
         except Exception as exc:  # the broker is still away: the next batch retries
             log.warning("could not restart the partition's producer", extra={"error": repr(exc)})
             return
-        if committed is not None and committed > offset and tp in consumer.assignment():
+        if committed is not None and committed > offset:
             consumer.seek(tp, committed)
 
     def _report_lag(self, consumer: AIOKafkaConsumer) -> None:
