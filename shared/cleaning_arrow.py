@@ -37,6 +37,17 @@ from shared.lake_schema import CLEAN_RECORD_SCHEMAS
 from shared.topics import RecordType
 
 _UTC = pa.timestamp("us", tz="UTC")
+# The pin's text columns that pass through the text rule of each profile.
+PIN_TEXT_COLUMNS = (
+    "unique_id",
+    "title",
+    "description",
+    "poster_name",
+    "tag_list",
+    "is_image_or_video",
+    "image_src",
+    "category",
+)
 _TEXT = pa.string()
 RAW_ARROW_SCHEMAS: dict[RecordType, pa.Schema] = {
     "pin": pa.schema(
@@ -207,19 +218,7 @@ def _standard_pin(c: dict[str, pa.Array]) -> tuple[dict[str, pa.Array], pa.Array
     )
     stripped = _null_if(pc.fill_null(pc.equal(stripped, ""), False), stripped)
     counts, no_count = _followers(c["follower_count"])
-    text = {
-        name: _text(name, c[name])
-        for name in (
-            "unique_id",
-            "title",
-            "description",
-            "poster_name",
-            "tag_list",
-            "is_image_or_video",
-            "image_src",
-            "category",
-        )
-    }
+    text = {name: _text(name, c[name]) for name in PIN_TEXT_COLUMNS}
     return {
         "ind": c["index"],
         **text,
@@ -281,19 +280,7 @@ def _legacy_text(column: str, values: pa.Array) -> pa.Array:
 
 def _legacy_pin(c: dict[str, pa.Array]) -> tuple[dict[str, pa.Array], pa.Array]:
     counts, too_long = _legacy_followers(c["follower_count"])
-    text = {
-        name: _legacy_text(name, c[name])
-        for name in (
-            "unique_id",
-            "title",
-            "description",
-            "poster_name",
-            "tag_list",
-            "is_image_or_video",
-            "image_src",
-            "category",
-        )
-    }
+    text = {name: _legacy_text(name, c[name]) for name in PIN_TEXT_COLUMNS}
     return {
         "ind": c["index"],
         **text,

@@ -7,11 +7,15 @@ import asyncio
 import logging
 import os
 import signal
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from typing import Any, Protocol
 
 import uvicorn
-from fastapi import FastAPI
+from fastapi import FastAPI, Response
 
 from shared.logs import configure_logging
+from shared.metrics import CONTENT_TYPE
 
 log = logging.getLogger(__name__)
 
@@ -33,3 +37,52 @@ def stop_process_if_crashed(task: asyncio.Task[None]) -> None:
             exc_info=task.exception(),
         )
         os.kill(os.getpid(), signal.SIGTERM)
+
+
+class BackgroundLoop(Protocol):
+    """A service's consuming loop: runs until ``stop`` is set; ``ready`` once it is working."""
+
+    ready: bool
+
+    async def run(self, stop: asyncio.Event) -> None: ...
+
+
+def loop_service_app(
+    title: str,
+    loop: BackgroundLoop,
+    render_metrics: Callable[[], bytes],
+    started: dict[str, Any],
+) -> FastAPI:
+    """A FastAPI app that runs ``loop`` for its lifetime (stopping it gracefully at shutdown;
+    a crash takes the process down) and serves ``/healthz``, ``/readyz`` and ``/metrics``."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        stop = asyncio.Event()
+        task = asyncio.create_task(loop.run(stop), name=title)
+        task.add_done_callback(stop_process_if_crashed)
+        log.info(f"{title} started", extra=started)
+        try:
+            yield
+        finally:
+            stop.set()  # graceful: the loop finishes what it holds, then returns
+            await task
+
+    app = FastAPI(title=title, lifespan=lifespan)
+
+    @app.get("/healthz")
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/readyz")
+    async def readyz(response: Response) -> dict[str, str]:
+        if loop.ready:
+            return {"status": "ready"}
+        response.status_code = 503
+        return {"status": "not ready"}
+
+    @app.get("/metrics")
+    async def metrics() -> Response:
+        return Response(render_metrics(), media_type=CONTENT_TYPE)
+
+    return app
