@@ -14,13 +14,11 @@ clean values, or the same rejection reason (a property test holds them to it).
 
 from __future__ import annotations
 
-import io
 from dataclasses import dataclass
 
 import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.json as pajson
 
 from shared.cleaning import (
     FOLLOWERS_PATTERN,
@@ -33,7 +31,7 @@ from shared.cleaning import (
     WHITESPACE,
     Profile,
 )
-from shared.lake_schema import CLEAN_RECORD_SCHEMAS
+from shared.lake_schema import CLEAN_RECORD_SCHEMAS, parse_json_values
 from shared.topics import RecordType
 
 _UTC = pa.timestamp("us", tz="UTC")
@@ -328,37 +326,11 @@ def decode_raw(record_type: RecordType, values: list[bytes]) -> ArrowDecoded:
     """Raw records as JSON bytes → typed raw columns, by Arrow's JSON reader (strict: a value of
     the wrong JSON type is rejected rather than coerced). A batch that fails is decoded value
     by value to set the bad ones apart."""
-    schema = RAW_ARROW_SCHEMAS[record_type]
-    if not any(b"\n" in value for value in values):
-        try:
-            table = _read_json(schema, b"\n".join(values))
-            if table.num_rows == len(values):
-                return ArrowDecoded(table, list(range(len(values))), [], [])
-        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-            pass
-    pieces, rows, rejected, reasons = [], [], [], []
-    for i, value in enumerate(values):
-        try:
-            piece = _read_json(schema, value) if b"\n" not in value else None
-        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-            piece = None
-        if piece is not None and piece.num_rows == 1:
-            pieces.append(piece)
-            rows.append(i)
-            continue
-        rejected.append(i)
-        reasons.append(_why_undecodable(value))
-    table = pa.concat_tables(pieces) if pieces else schema.empty_table()
-    return ArrowDecoded(table, rows, rejected, reasons)
-
-
-def _read_json(schema: pa.Schema, lines: bytes) -> pa.Table:
-    return pajson.read_json(
-        io.BytesIO(lines),
-        read_options=pajson.ReadOptions(use_threads=False, block_size=max(len(lines), 1 << 24)),
-        parse_options=pajson.ParseOptions(
-            explicit_schema=schema, unexpected_field_behavior="ignore"
-        ),
+    parsed = parse_json_values(RAW_ARROW_SCHEMAS[record_type], values, unexpected="ignore")
+    rows = list(range(len(values))) if parsed.rows is None else parsed.rows
+    rejected = [i for i, _ in parsed.failed]
+    return ArrowDecoded(
+        parsed.table, rows, rejected, [_why_undecodable(values[i]) for i in rejected]
     )
 
 

@@ -9,6 +9,7 @@ Clean zone: typed columns (timestamps as timestamps, ``coordinates`` as list<dou
 from __future__ import annotations
 
 import io
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -84,16 +85,59 @@ def to_table(zone: Zone, record_type: RecordType, rows: list[dict[str, Any]]) ->
     return pa.Table.from_pylist(rows, schema=schema)
 
 
-def parse_clean_json(record_type: RecordType, lines: bytes) -> pa.Table:
-    """Clean records as JSON lines → a table of :data:`CLEAN_RECORD_SCHEMAS`, by Arrow's JSON
-    reader: a wrong type, a null ``ind``, an unknown field or a bad timestamp raises
-    ``pa.ArrowInvalid``."""
+def read_json_lines(schema: pa.Schema, lines: bytes, unexpected: str = "error") -> pa.Table:
+    """JSON lines → a table of ``schema`` by Arrow's JSON reader (types checked in C++; a
+    mismatch raises ``pa.ArrowInvalid``). ``unexpected``: "error" or "ignore" unknown fields."""
     return pajson.read_json(
         io.BytesIO(lines),
         read_options=pajson.ReadOptions(
             use_threads=False, block_size=max(len(lines), _JSON_BLOCK_BYTES)
         ),
         parse_options=pajson.ParseOptions(
-            explicit_schema=CLEAN_RECORD_SCHEMAS[record_type], unexpected_field_behavior="error"
+            explicit_schema=schema, unexpected_field_behavior=unexpected
         ),
     )
+
+
+def parse_clean_json(record_type: RecordType, lines: bytes) -> pa.Table:
+    """Clean records as JSON lines → a table of :data:`CLEAN_RECORD_SCHEMAS`: a wrong type, a
+    null ``ind``, an unknown field or a bad timestamp raises ``pa.ArrowInvalid``."""
+    return read_json_lines(CLEAN_RECORD_SCHEMAS[record_type], lines)
+
+
+@dataclass(frozen=True)
+class ParsedValues:
+    """JSON values parsed into ``table``: the position of each parsed row, and the values that
+    did not parse, with the reader's error."""
+
+    table: pa.Table
+    rows: list[int] | None  # None: every value, in order
+    failed: list[tuple[int, str]]
+
+
+def parse_json_values(
+    schema: pa.Schema, values: list[bytes], unexpected: str = "error"
+) -> ParsedValues:
+    """One JSON object per value → rows of ``schema``, all at once; when that fails, value by
+    value, to set the bad ones apart."""
+    if not any(b"\n" in value for value in values):  # one object per line, as written
+        try:
+            table = read_json_lines(schema, b"\n".join(values), unexpected)
+            if table.num_rows == len(values):
+                return ParsedValues(table, None, [])
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            pass
+    pieces, rows, failed = [], [], []
+    for i, value in enumerate(values):
+        try:
+            piece = read_json_lines(schema, value, unexpected) if b"\n" not in value else None
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
+            failed.append((i, str(exc)[:300]))
+            continue
+        if piece is None or piece.num_rows != 1:
+            failed.append((i, "not one JSON object"))
+            continue
+        pieces.append(piece)
+        rows.append(i)
+    table = pa.concat_tables(pieces) if pieces else schema.empty_table()
+    return ParsedValues(table, rows, failed)

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 import pyarrow as pa
 
 from shared.lake import Zone
-from shared.lake_schema import CLEAN_RECORD_SCHEMAS, CLEAN_SCHEMAS, RAW_SCHEMA, parse_clean_json
+from shared.lake_schema import CLEAN_RECORD_SCHEMAS, CLEAN_SCHEMAS, RAW_SCHEMA, parse_json_values
 from shared.topics import RecordType
 
 
@@ -83,34 +83,11 @@ def clean_table(
     record_type: RecordType, topic: str, partition: int, columns: Columns
 ) -> tuple[pa.Table, list[Unreadable]]:
     """The clean-zone table of ``columns``, and the records that do not fit it."""
-    good: list[int] | None = None
-    unreadable: list[Unreadable] = []
-    if any(b"\n" in value for value in columns.values):  # never from the cleaner: one per line
-        parsed = None
-    else:
-        try:
-            parsed = parse_clean_json(record_type, b"\n".join(columns.values))
-        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-            parsed = None
-        if parsed is not None and parsed.num_rows != len(columns):
-            parsed = None  # an empty or blank value was skipped: find it below
-    if parsed is None:
-        good, pieces = [], []
-        for i, value in enumerate(columns.values):
-            try:
-                piece = parse_clean_json(record_type, value) if b"\n" not in value else None
-            except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
-                unreadable.append(Unreadable(columns.offsets[i], value, str(exc)[:300]))
-                continue
-            if piece is None or piece.num_rows != 1:
-                unreadable.append(Unreadable(columns.offsets[i], value, "not one JSON object"))
-                continue
-            good.append(i)
-            pieces.append(piece)
-        parsed = (
-            pa.concat_tables(pieces) if pieces else CLEAN_RECORD_SCHEMAS[record_type].empty_table()
-        )
-    arrays = [*parsed.columns, *_meta(topic, partition, columns, good)]
+    parsed = parse_json_values(CLEAN_RECORD_SCHEMAS[record_type], columns.values)
+    unreadable = [
+        Unreadable(columns.offsets[i], columns.values[i], error) for i, error in parsed.failed
+    ]
+    arrays = [*parsed.table.columns, *_meta(topic, partition, columns, parsed.rows)]
     return pa.Table.from_arrays(arrays, schema=CLEAN_SCHEMAS[record_type]), unreadable
 
 
