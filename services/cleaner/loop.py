@@ -122,6 +122,7 @@ class CleanerLoop:
         async with self.batch_lock:
             if generation != self.generation:
                 m.DROPPED_BATCHES.inc()  # fetched before a rebalance: re-read by the owner
+                await self._reset_positions(consumer, batches)
                 return
             started = time.perf_counter()
             results = await asyncio.gather(
@@ -171,6 +172,25 @@ class CleanerLoop:
         for reason, count in reasons.items():
             m.DLQ.labels(reason=reason).inc(count)
         m.RECORD_LATENCY_SECONDS.observe(max(time.time() - messages[0].timestamp / 1000, 0.0))
+
+    async def _reset_positions(
+        self,
+        consumer: AIOKafkaConsumer,
+        batches: dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]],
+    ) -> None:
+        """A dropped batch's partitions that are ours again must not skip it: aiokafka may keep
+        a position across a rebalance, so go back to the committed offset (or the batch's
+        first, when none is known)."""
+        for tp, messages in batches.items():
+            if tp not in consumer.assignment():
+                continue
+            try:
+                committed = await within(
+                    consumer.committed(tp), COMMIT_TIMEOUT_SECONDS, "offset fetch"
+                )
+            except Exception:
+                committed = None
+            consumer.seek(tp, messages[0].offset if committed is None else committed)
 
     async def _rewind(
         self, consumer: AIOKafkaConsumer, tp: TopicPartition, offset: int, error: BaseException
