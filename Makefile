@@ -17,8 +17,9 @@ $(STAMP): pyproject.toml requirements.lock
 	$(PY) -m pip install -q -c requirements.lock -e '.[dev,spark]'
 	@touch $(STAMP)
 
-setup: $(STAMP) ## Install what is missing: .venv, Python packages, Kafka jars (idempotent)
+setup: $(STAMP) ## Install what is missing: .venv, Python packages, Kafka and hadoop-aws jars (idempotent)
 	@bash infra/kafka/kafka.sh install
+	@bash infra/spark/jars.sh
 
 setup-test: setup ## setup, plus what the tests use: SeaweedFS (built once), PostgreSQL, MariaDB
 	@bash infra/require.sh go curl postgres mariadb

@@ -14,7 +14,7 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
-from batch.questions import QUESTIONS, Semantics, staging_sql
+from batch.questions import QUESTIONS, WORKING_SET, Semantics, staging_sql
 from shared.lake import Lake
 from shared.lake_schema import CLEAN_SCHEMAS
 from shared.topics import RECORD_TYPES
@@ -45,6 +45,16 @@ def connect(lake: Lake, semantics: Semantics = "default") -> duckdb.DuckDBPyConn
     return con
 
 
+def materialise_working_set(con: duckdb.DuckDBPyConnection) -> None:
+    """Replaces the views the questions read by tables of what they select (WORKING_SET), so
+    that several questions deduplicate and join the lake once, not once each."""
+    for name, columns in WORKING_SET:
+        selected = ", ".join(columns) if columns else "*"
+        con.execute(f"CREATE TABLE _working AS SELECT {selected} FROM {name}")
+        con.execute(f"DROP VIEW {name}")
+        con.execute(f"ALTER TABLE _working RENAME TO {name}")
+
+
 def run_question(
     lake: Lake, name: str, semantics: Semantics = "default"
 ) -> tuple[list[str], list[tuple[Any, ...]]]:
@@ -61,6 +71,8 @@ def run_questions(
         raise KeyError(f"unknown question {unknown[0]!r}; known: {', '.join(QUESTIONS)}")
     con = connect(lake, semantics)
     try:
+        if len(names) > 1:
+            materialise_working_set(con)
         answers = {}
         for name in names:
             result = con.execute(QUESTIONS[name].sql())

@@ -79,6 +79,17 @@ QUESTIONS: dict[str, Question] = {
 }
 
 
+# What an engine running several questions builds once, in this order: each staging relation
+# with the columns the questions read (None: all of them), then the two joins of staging_common.
+WORKING_SET: tuple[tuple[str, tuple[str, ...] | None], ...] = (
+    ("pins", ("ind", "category", "follower_count", "poster_name")),
+    ("geos", ("ind", "country", "timestamp")),
+    ("users", ("ind", "age_group", "date_joined")),
+    ("pin_geo", None),
+    ("pin_user", None),
+)
+
+
 def read_sql(name: str) -> str:
     return resources.files("batch").joinpath("sql", name).read_text(encoding="utf-8")
 

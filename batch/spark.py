@@ -3,6 +3,9 @@ DuckDB, over the same Parquet files, for lakes too big for one machine. pyspark 
 extra (``pip install -e '.[spark]'``); it runs locally unless ``PINPIPE_SPARK_MASTER`` says
 otherwise (:class:`batch.config.BatchSettings`).
 
+An ``s3://`` lake is read as ``s3a://`` through hadoop-aws (from Maven Central by
+``infra/spark/jars.sh``; ``PINPIPE_SPARK_JARS_DIR``), path-style, with the lake's S3 settings.
+
 The SQL is shared; two spellings differ and are translated here: DuckDB's
 ``CREATE OR REPLACE VIEW`` is Spark's ``CREATE OR REPLACE TEMPORARY VIEW``.
 """
@@ -14,7 +17,7 @@ import sys
 from typing import TYPE_CHECKING, Any
 
 from batch.config import BatchSettings
-from batch.questions import QUESTIONS, Semantics, staging_sql
+from batch.questions import QUESTIONS, WORKING_SET, Semantics, staging_sql
 from shared.lake import Lake
 from shared.lake_schema import CLEAN_SCHEMAS
 from shared.topics import RECORD_TYPES
@@ -36,8 +39,12 @@ def spark_session(
         from pyspark.sql import SparkSession
     except ImportError as exc:  # pragma: no cover - depends on the install
         raise RuntimeError("Spark needs pyspark: pip install -e '.[spark]'") from exc
+    builder = SparkSession.builder
+    jars = sorted(settings.spark_jars_dir.glob("*.jar"))
+    if jars:
+        builder = builder.config("spark.jars", ",".join(str(j.resolve()) for j in jars))
     session = (
-        SparkSession.builder.appName(app_name)
+        builder.appName(app_name)
         .master(settings.spark_master)
         .config("spark.sql.session.timeZone", "UTC")
         .config("spark.ui.enabled", "false")
@@ -57,6 +64,31 @@ def _statements(sql: str) -> list[str]:
     code = "\n".join(line for line in sql.splitlines() if not line.lstrip().startswith("--"))
     code = code.replace("CREATE OR REPLACE VIEW", "CREATE OR REPLACE TEMPORARY VIEW")
     return [statement.strip() for statement in code.split(";") if statement.strip()]
+
+
+def _use_s3(spark: SparkSession, settings: BatchSettings) -> None:
+    """Points s3a:// at the configured S3 endpoint (path-style), for this session's reads."""
+    if not any(settings.spark_jars_dir.glob("hadoop-aws-*.jar")):
+        raise RuntimeError(
+            f"an s3:// lake needs hadoop-aws in {settings.spark_jars_dir}: run infra/spark/jars.sh"
+            " (make setup does)"
+        )
+    options = {
+        "fs.s3a.path.style.access": "true",
+        "fs.s3a.endpoint.region": settings.s3_region,
+        # one filesystem per endpoint and key, not one cached per bucket name
+        "fs.s3a.impl.disable.cache": "true",
+    }
+    if settings.s3_endpoint_url:
+        options["fs.s3a.endpoint"] = settings.s3_endpoint_url
+        options["fs.s3a.connection.ssl.enabled"] = str(
+            settings.s3_endpoint_url.startswith("https://")
+        ).lower()
+    if settings.s3_access_key_id and settings.s3_secret_access_key:
+        options["fs.s3a.access.key"] = settings.s3_access_key_id.get_secret_value()
+        options["fs.s3a.secret.key"] = settings.s3_secret_access_key.get_secret_value()
+    for key, value in options.items():
+        spark.conf.set(key, value)
 
 
 def _register_clean_views(spark: SparkSession, lake: Lake) -> None:
@@ -88,17 +120,35 @@ def _spark_schema_json(record_type: str) -> dict[str, Any]:
     return {"type": "struct", "fields": fields}
 
 
+def _cache_working_set(spark: SparkSession) -> None:
+    """Spark's form of batch.query.materialise_working_set: each relation the questions read,
+    computed once and cached, under its own name."""
+    for name, columns in WORKING_SET:
+        frame = spark.table(name).select(*(columns or ["*"])).cache()
+        frame.count()
+        frame.createOrReplaceTempView(name)
+
+
 def run_questions_spark(
-    lake: Lake, names: list[str], semantics: Semantics = "default"
+    lake: Lake,
+    names: list[str],
+    semantics: Semantics = "default",
+    settings: BatchSettings | None = None,
 ) -> dict[str, tuple[list[str], list[tuple[Any, ...]]]]:
-    """Column names and rows of each question's answer, computed by Spark SQL."""
+    """Column names and rows of each question's answer, computed by Spark SQL (``settings``:
+    where Spark runs and, for an ``s3://`` lake, its S3 access)."""
     unknown = [name for name in names if name not in QUESTIONS]
     if unknown:
         raise KeyError(f"unknown question {unknown[0]!r}; known: {', '.join(QUESTIONS)}")
-    spark = spark_session()
+    settings = settings or BatchSettings()
+    spark = spark_session(settings=settings)
+    if lake.is_s3:
+        _use_s3(spark, settings)
     _register_clean_views(spark, lake)
     for statement in _statements(staging_sql(semantics)):
         spark.sql(statement)
+    if len(names) > 1:
+        _cache_working_set(spark)
     answers = {}
     for name in names:
         (query,) = _statements(QUESTIONS[name].sql())

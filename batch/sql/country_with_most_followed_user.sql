@@ -1,9 +1,9 @@
 -- Q4 country-with-most-followed-user: the country (or countries, when tied) whose most
 -- followed poster has the most followers of all.
 WITH per_country AS (
-    SELECT g.country, max(p.follower_count) AS follower_count
-    FROM pins AS p JOIN geos AS g ON p.ind = g.ind
-    GROUP BY g.country
+    SELECT country, max(follower_count) AS follower_count
+    FROM pin_geo
+    GROUP BY country
 )
 SELECT country, follower_count
 FROM per_country

@@ -1,40 +1,91 @@
 """The batch queries over an s3:// lake on the real S3 server: the reference tables imported
-there give the same nine answers as on a file:// lake (no DuckDB extension downloaded)."""
+there give the same nine answers as on a file:// lake, by DuckDB (no extension downloaded at
+run time) and by Spark SQL (s3a:// through hadoop-aws from Maven Central); a backfill between
+s3:// lakes writes the files it writes on file://."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 from pydantic import SecretStr
 
+from batch.backfill import run_backfill
 from batch.config import BatchSettings
 from batch.lake_import import import_file
 from batch.query import run_questions
 from batch.questions import QUESTIONS
-from shared.lake import open_lake
+from batch.spark import run_questions_spark
+from shared.lake import Lake, open_lake
 from shared.topics import RECORD_TYPES
+from tests.integration.test_backfill import _write_raw_zone
 from tests.servers import S3Server
 
 pytestmark = pytest.mark.integration
 
 
-def test_the_nine_questions_on_s3_equal_those_on_a_local_lake(
-    s3_server: S3Server, s3_bucket: str, shared_data: Path, tmp_path: Path
-) -> None:
-    s3 = BatchSettings(
-        lake_url=f"s3://{s3_bucket}/lake",
+def _settings(s3_server: S3Server, bucket: str) -> BatchSettings:
+    return BatchSettings(
+        lake_url=f"s3://{bucket}/lake",
         s3_endpoint_url=s3_server.endpoint,
         s3_access_key_id=SecretStr(s3_server.access_key),
         s3_secret_access_key=SecretStr(s3_server.secret_key),
-    ).open_lake()
+    )
+
+
+def _import_reference(lake: Lake, shared_data: Path) -> None:
+    for record_type in RECORD_TYPES:
+        source = shared_data / "arekzajac_39677f2" / f"{record_type}_clean.csv"
+        import_file(lake, "clean", record_type, source)
+
+
+def test_the_nine_questions_on_s3_equal_those_on_a_local_lake(
+    s3_server: S3Server, s3_bucket: str, shared_data: Path, tmp_path: Path
+) -> None:
+    s3 = _settings(s3_server, s3_bucket).open_lake()
     local = open_lake(f"file://{tmp_path}/lake")
     for lake in (s3, local):
-        for record_type in RECORD_TYPES:
-            source = shared_data / "arekzajac_39677f2" / f"{record_type}_clean.csv"
-            import_file(lake, "clean", record_type, source)
+        _import_reference(lake, shared_data)
     names = list(QUESTIONS)
     for semantics in ("legacy", "default"):
         on_s3 = run_questions(s3, names, semantics)
         assert on_s3 == run_questions(local, names, semantics)
         assert len(on_s3["most-popular-category-per-country"][1]) > 300
+
+
+def test_spark_reads_an_s3_lake_through_s3a(
+    s3_server: S3Server, s3_bucket: str, shared_data: Path, tmp_path: Path
+) -> None:
+    settings = _settings(s3_server, s3_bucket)
+    s3, local = settings.open_lake(), open_lake(f"file://{tmp_path}/lake")
+    for lake in (s3, local):
+        _import_reference(lake, shared_data)
+    names = list(QUESTIONS)
+    on_s3 = run_questions_spark(s3, names, "default", settings)
+    by_duckdb = run_questions(local, names, "default")
+    for name in names:
+        assert on_s3[name][0] == by_duckdb[name][0], name
+        assert sorted(on_s3[name][1]) == sorted(by_duckdb[name][1]), name
+    assert len(on_s3["most-popular-category-per-country"][1]) > 300
+
+
+def test_a_backfill_on_s3_writes_what_it_writes_on_a_local_lake(
+    s3_server: S3Server, s3_bucket: str, shared_data: Path, tmp_path: Path
+) -> None:
+    settings = _settings(s3_server, s3_bucket)
+    lakes = {"s3": settings.open_lake(), "local": open_lake(f"file://{tmp_path}/lake")}
+    written: dict[str, dict[str, pa.Table]] = {}
+    for name, lake in lakes.items():
+        _write_raw_zone(lake, shared_data)
+        results = run_backfill(settings, lake.url, f"{lake.url}/out", None, None, "standard")
+        assert sum(r.rows_out for r in results) > 1000
+        out = settings.open_lake(f"{lake.url}/out")
+        written[name] = {}
+        for path in sorted(out.fs.glob(out.path("clean/*/date=*/*.parquet"))):
+            with out.fs.open(path, "rb") as handle:
+                written[name][path[len(out.root) + 1 :]] = pq.read_table(handle)
+    assert written["s3"].keys() == written["local"].keys()
+    assert len(written["s3"]) == 6
+    assert all(written["s3"][p].equals(written["local"][p]) for p in written["local"])

@@ -91,3 +91,15 @@ def test_the_default_semantics_count_each_post_once(reference_lake: Lake) -> Non
     top_legacy = {r[0]: r[2] for r in legacy["most-popular-category-per-country"][1]}
     assert all(top_default[c] <= top_legacy[c] for c in top_default)
     assert any(top_default[c] < top_legacy[c] for c in top_default)
+
+
+@pytest.mark.parametrize("semantics", ["legacy", "default"])
+def test_the_working_set_tables_answer_as_the_views_do(
+    reference_lake: Lake, semantics: str
+) -> None:
+    names = list(QUESTIONS)
+    together = run_questions(reference_lake, names, semantics)  # type: ignore[arg-type]
+    for name in names:
+        alone = run_questions(reference_lake, [name], semantics)[name]  # type: ignore[arg-type]
+        assert together[name] == alone, name
+        assert alone[1], f"{name}: no rows"
