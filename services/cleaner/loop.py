@@ -158,7 +158,7 @@ class CleanerLoop:
                 settings.cleaner_profile,
             )
             if isinstance(result, Cleaned):
-                outputs.append(Output(result.topic, result.key, result.value))
+                outputs.append(Output(result.topic, result.key, result.value, message.timestamp))
                 types_out[result.record_type] += 1
             else:
                 outputs.append(Output(DLQ_TOPIC, None, result.value))

@@ -47,11 +47,14 @@ async def within(work: Coroutine[Any, Any, T], seconds: float, what: str) -> T:
 
 @dataclass(frozen=True)
 class Output:
-    """One record to produce: a clean record (keyed by ``ind``) or a DLQ entry (no key)."""
+    """One record to produce: a clean record (keyed by ``ind``) or a DLQ entry (no key). A
+    clean record keeps its raw record's timestamp (the ingest time), so that downstream
+    freshness is measured from ingestion."""
 
     topic: str
     key: bytes | None
     value: bytes
+    timestamp_ms: int | None = None
 
 
 class PartitionProducers:
@@ -126,7 +129,9 @@ class PartitionProducers:
         producer = self._producers.get(tp) or await self.start(tp)
         async with producer.transaction():
             futures = [
-                await producer.send(output.topic, output.value, key=output.key)
+                await producer.send(
+                    output.topic, output.value, key=output.key, timestamp_ms=output.timestamp_ms
+                )
                 for output in outputs
             ]
             await producer.send_offsets_to_transaction({tp: next_offset}, self.group_id)

@@ -95,6 +95,14 @@ def _expected(records: list[tuple[RecordType, bytes]], base: int) -> set[tuple[s
     return {(clean_topic(t), base + i) for i, (t, _) in enumerate(records)}
 
 
+def _raw_ind(value: bytes) -> Any:
+    try:
+        record = orjson.loads(value)
+    except orjson.JSONDecodeError:
+        return None
+    return record.get("ind", record.get("index")) if isinstance(record, dict) else None
+
+
 def test_raw_in_clean_out_poison_to_the_dlq_while_good_records_flow(
     kafka_bootstrap: str, unique: str, tmp_path: Path, cleaners: list[ServiceProcess]
 ) -> None:
@@ -140,7 +148,13 @@ def test_raw_in_clean_out_poison_to_the_dlq_while_good_records_flow(
     assert set(seen) == expected
     assert set(seen.values()) == {1}, "a clean record was written twice"
 
-    # Each clean record is exactly what the cleaning function makes of its raw record.
+    # Each clean record is exactly what the cleaning function makes of its raw record, and
+    # keeps the raw record's timestamp (its ingest time).
+    raw_topics = [f"{prefix}.{t}" for t in ("pin", "geo", "user")]
+    ingested = {
+        (r.topic.rsplit(".", 1)[1], _raw_ind(r.value)): r.timestamp
+        for r in asyncio.run(read_committed(kafka_bootstrap, raw_topics))
+    }
     by_key = {(r.topic, orjson.loads(r.value)["ind"]): r for r in records if r.topic != DLQ_TOPIC}
     for i, (record_type, value) in enumerate(good):
         record = by_key[(clean_topic(record_type), base + i)]
@@ -148,6 +162,7 @@ def test_raw_in_clean_out_poison_to_the_dlq_while_good_records_flow(
             orjson.dumps(clean(record_type, orjson.loads(value)))
         )
         assert record.key == str(base + i).encode()
+        assert record.timestamp == ingested[(record_type, base + i)]
 
     entries = [
         DlqEntry.model_validate_json(r.value)
