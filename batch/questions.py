@@ -1,6 +1,6 @@
 """The analysis questions: name → SQL file and description, in the order of the original
-project (q1 … q9), then the walking skeleton's posts-per-country. The aggregator serves the same
-names."""
+project (q1 … q9), then posts per country, and per country or age group and category (which
+the aggregator also answers over rolling windows). The aggregator serves the same names."""
 
 from __future__ import annotations
 
@@ -75,6 +75,8 @@ QUESTIONS: dict[str, Question] = {
             "q9_median_follower_count_by_age_group_and_join_year.csv",
         ),
         Question("posts-per-country", "Posts per country, all time"),
+        Question("posts-per-country-and-category", "Posts per country and category"),
+        Question("posts-per-age-group-and-category", "Posts per age group and category"),
     )
 }
 

@@ -7,6 +7,8 @@ WITH top AS (
 )
 SELECT pin_geo.country, min(pin_geo.poster_name) AS poster_name, top.follower_count
 FROM pin_geo
-JOIN top ON pin_geo.country = top.country AND pin_geo.follower_count = top.follower_count
+JOIN top
+  ON pin_geo.country IS NOT DISTINCT FROM top.country
+ AND pin_geo.follower_count = top.follower_count
 GROUP BY pin_geo.country, top.follower_count
 ORDER BY pin_geo.country

@@ -1,26 +1,113 @@
-"""Builds the aggregator's Faust app (and nothing else)."""
+"""Builds the aggregator's Faust app: broker, RocksDB store, the posts table and its agent,
+the pages; and runs its worker."""
 
 from __future__ import annotations
 
+import logging
+
 import faust
+import faust.web
 
-from services.aggregator.api import register_pages
+from services.aggregator.api import AggregatesApi, register_pages
 from services.aggregator.config import AggregatorSettings
-from services.aggregator.metrics import METRICS
-from services.aggregator.tables import register_tables
-from shared.faust_app import add_service_pages, create_faust_app
+from services.aggregator.metrics import AGGREGATE_KEYS, METRICS
+from services.aggregator.tables import Aggregator
+from shared.logs import configure_logging
+from shared.metrics import CONTENT_TYPE
 
 
-def create_app(settings: AggregatorSettings) -> faust.App:
-    app = create_faust_app(
+def broker_url(bootstrap_servers: str) -> str:
+    """``host1:9092,host2:9092`` → ``kafka://host1:9092;kafka://host2:9092``."""
+    return ";".join(
+        f"kafka://{server.strip()}" for server in bootstrap_servers.split(",") if server.strip()
+    )
+
+
+def create_app(settings: AggregatorSettings) -> tuple[faust.App, Aggregator]:
+    settings.aggregator_datadir.mkdir(parents=True, exist_ok=True)
+    app = faust.App(
         settings.aggregator_app_id,
-        bootstrap_servers=settings.kafka_bootstrap_servers,
+        broker=broker_url(settings.kafka_bootstrap_servers),
+        store="rocksdb://",  # through rocksdict
+        datadir=str(settings.aggregator_datadir),
+        web_enabled=True,
         web_host=settings.aggregator_web_host,
         web_port=settings.aggregator_web_port,
-        datadir=settings.aggregator_datadir,
-        partitions=settings.topic_partitions,
+        web_bind=settings.aggregator_web_host,
+        canonical_url=settings.advertised_url,
+        topic_partitions=settings.topic_partitions,
+        topic_replication_factor=1,
+        topic_allow_declare=True,
+        processing_guarantee="at_least_once",  # exact by idempotence: see tables.py
+        producer_acks=-1,
+        consumer_auto_offset_reset="earliest",
+        broker_commit_every=10_000,
+        broker_commit_interval=1.0,
+        table_standby_replicas=settings.aggregator_standby_replicas,
+        table_key_serializer="raw",  # the post's ind, as the clean topics' key
+        table_value_serializer="json",
+        autodiscover=False,
     )
-    tables = register_tables(app, settings.topic_partitions)
-    register_pages(app, tables)
-    add_service_pages(app, METRICS.render)
-    return app
+    aggregator = Aggregator(
+        app, settings.topic_partitions, settings.aggregator_window_bucket_seconds
+    )
+    api = AggregatesApi(
+        app,
+        aggregator,
+        settings.advertised_url,
+        settings.aggregator_window_retention_seconds,
+        settings.aggregator_peer_timeout_seconds,
+    )
+    register_pages(app, api)
+    _add_service_pages(app, aggregator)
+    return app, aggregator
+
+
+def _add_service_pages(app: faust.App, aggregator: Aggregator) -> None:
+    """``/metrics``, ``/healthz`` (alive) and ``/readyz`` (tables recovered, aggregates
+    rebuilt, not rebalancing)."""
+
+    @app.page("/metrics")
+    async def metrics(web: faust.web.View, request: faust.web.Request) -> faust.web.Response:
+        AGGREGATE_KEYS.set(aggregator.aggregates.size())
+        # aiohttp refuses a charset inside content_type
+        return web.bytes(
+            METRICS.render(), content_type=CONTENT_TYPE.split(";")[0] + "; version=0.0.4"
+        )
+
+    @app.page("/healthz")
+    async def healthz(web: faust.web.View, request: faust.web.Request) -> faust.web.Response:
+        return web.json({"status": "ok"})
+
+    @app.page("/readyz")
+    async def readyz(web: faust.web.View, request: faust.web.Request) -> faust.web.Response:
+        if aggregator.ready:
+            return web.json({"status": "ready"})
+        return web.json(
+            {
+                "status": "not ready",
+                "recovered": aggregator.recovered,
+                "rebalancing": app.rebalancing,
+            },
+            status=503,
+        )
+
+
+class _Worker(faust.Worker):
+    """A Faust worker whose logs are pinpipe's JSON lines."""
+
+    service_log_level = "INFO"
+
+    def on_setup_root_logger(self, logger: logging.Logger, level: int) -> None:
+        configure_logging("aggregator", self.service_log_level)
+
+
+def run_worker(app: faust.App, log_level: str) -> int:
+    """Run the worker in the foreground until SIGINT/SIGTERM; its exit code."""
+    worker_class = type("aggregator_worker", (_Worker,), {"service_log_level": log_level})
+    worker = worker_class(app, loglevel=log_level.lower(), redirect_stdouts=False, quiet=True)
+    try:
+        worker.execute_from_commandline()
+    except SystemExit as exit_:
+        return int(exit_.code or 0)
+    return 0

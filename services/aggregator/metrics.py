@@ -5,7 +5,29 @@ from __future__ import annotations
 from shared.metrics import ServiceMetrics
 
 METRICS = ServiceMetrics("aggregator")
-RECORDS = METRICS.counter("records_total", "Clean records applied to the tables, by type", ["type"])
+RECORDS = METRICS.counter(
+    "records_total", "Clean records applied to the posts table, by type", ["type"]
+)
+REPLAYED = METRICS.counter(
+    "replayed_total",
+    "Records at or below the offset already applied for their post (replays after a restart)",
+    ["type"],
+)
 SKIPPED = METRICS.counter(
     "skipped_total", "Clean records that could not be read, by reason", ["reason"]
+)
+FRESHNESS = METRICS.histogram(
+    "freshness_seconds",
+    "From a record's ingest time (its Kafka timestamp) to the moment the aggregates include it",
+    buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0),
+)
+POSTS = METRICS.gauge("posts", "Posts in this replica's active partitions (the posts table)")
+AGGREGATE_KEYS = METRICS.gauge("aggregate_keys", "Aggregate groups held, over active partitions")
+RECOVERY_SECONDS = METRICS.gauge(
+    "recovery_seconds",
+    "The last recovery: from partitions assigned to tables restored and aggregates rebuilt",
+)
+RECOVERIES = METRICS.counter("recoveries_total", "Recoveries completed")
+PEER_ERRORS = METRICS.counter(
+    "peer_errors_total", "Requests to other replicas for their aggregates that failed"
 )

@@ -1,0 +1,154 @@
+"""The aggregator's logic without Faust: posts updated record by record, aggregates derived
+from them, answers equal to the batch queries over the same records (DuckDB over a lake), and
+the properties its exactness rests on (replays change nothing, a rebuild equals the
+incremental counts, partials of disjoint partitions add up)."""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+import duckdb
+import pytest
+
+from batch.questions import QUESTIONS
+from services.aggregator.answers import ANSWERS, WINDOWED, answer, lower_median
+from services.aggregator.posts import Post, apply, contributions, fields_of
+from services.aggregator.state import Aggregates, from_json, merge, to_json
+from tests.posts_stream import Stream, batch_answers, posts_stream
+
+PARTITIONS = 3
+BUCKET = 60
+
+
+class Replica:
+    """What the Faust agent does per record, over a dict instead of the table."""
+
+    def __init__(self) -> None:
+        self.posts: dict[int, Post] = {}
+        self.aggregates = Aggregates(BUCKET)
+        self.replayed = 0
+
+    def feed(self, stream: Stream, at: float = 1_000_000.0) -> None:
+        offsets: Counter[tuple[str, int]] = Counter()
+        for record_type, record in stream:
+            ind = record["ind"]
+            partition = ind % PARTITIONS
+            offset = offsets[(record_type, partition)]
+            offsets[(record_type, partition)] += 1
+            self.record(partition, record_type, record, offset, at)
+
+    def record(
+        self, partition: int, record_type: str, record: dict[str, Any], offset: int, at: float
+    ) -> None:
+        old = self.posts.get(record["ind"])
+        new = apply(old, partition, record_type, fields_of(record_type, record), offset, at)
+        if new is None:
+            self.replayed += 1
+            return
+        self.posts[record["ind"]] = new
+        self.aggregates.replace(partition, old, new)
+
+
+@pytest.fixture(scope="module")
+def stream() -> Stream:
+    return posts_stream()
+
+
+@pytest.fixture(scope="module")
+def expected(stream: Stream, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    return batch_answers(stream, tmp_path_factory.mktemp("batch"))
+
+
+def test_the_aggregator_answers_the_questions_of_pinpipe_query() -> None:
+    assert set(ANSWERS) == set(QUESTIONS)
+    assert WINDOWED <= set(ANSWERS)
+
+
+@pytest.mark.parametrize("name", list(QUESTIONS))
+def test_live_answers_equal_the_batch_queries(
+    name: str, stream: Stream, expected: dict[str, Any]
+) -> None:
+    replica = Replica()
+    replica.feed(stream)
+    columns, rows = answer(name, merge([replica.aggregates.partial()]))
+    assert (columns, rows) == expected[name]
+    assert rows, f"{name}: no rows (the test data must exercise it)"
+
+
+def test_the_stream_changes_posts_and_repeats_them(stream: Stream) -> None:
+    versions: dict[tuple[str, int], set[bytes]] = {}
+    seen: Counter[tuple[str, int]] = Counter()
+    for record_type, record in stream:
+        key = (record_type, record["ind"])
+        seen[key] += 1
+        versions.setdefault(key, set()).add(repr(sorted(record.items())).encode())
+    assert sum(1 for n in seen.values() if n > 1) > 500
+    assert sum(1 for v in versions.values() if len(v) > 1) > 300
+
+
+def test_a_replayed_stream_changes_nothing(stream: Stream) -> None:
+    replica = Replica()
+    replica.feed(stream)
+    before = replica.aggregates.partial()
+    replica.feed(stream)  # the same offsets again: after a restart
+    assert replica.replayed == len(stream)
+    assert replica.aggregates.partial() == before
+
+
+def test_a_rebuild_from_the_posts_equals_the_incremental_counts(stream: Stream) -> None:
+    replica = Replica()
+    replica.feed(stream)
+    rebuilt = Aggregates(BUCKET)
+    rebuilt.rebuild(replica.posts.values(), {})
+    assert rebuilt.counts == {p: c for p, c in replica.aggregates.counts.items() if c}
+
+
+def test_partials_of_disjoint_partitions_add_up_to_the_whole(stream: Stream) -> None:
+    whole = Replica()
+    whole.feed(stream)
+    halves = [Aggregates(BUCKET), Aggregates(BUCKET)]
+    by_half: list[list[Post]] = [[], []]
+    for post in whole.posts.values():
+        by_half[post["p"] % 2].append(post)
+    for half, posts in zip(halves, by_half, strict=True):
+        half.rebuild(posts, {})
+    # through JSON, as replicas exchange them
+    merged = merge(from_json(to_json(h.partial())) for h in halves)
+    for name in QUESTIONS:
+        assert answer(name, merged) == answer(name, whole.aggregates.partial()), name
+
+
+def test_windows_count_posts_by_when_they_last_changed() -> None:
+    replica = Replica()
+    pin = {"ind": 1, "category": "art", "follower_count": 5, "poster_name": "a"}
+    geo = {"ind": 1, "country": "Japan", "timestamp": "2020-01-01T00:00:00"}
+    replica.record(1, "pin", pin, 0, at=10 * BUCKET)
+    replica.record(1, "geo", geo, 0, at=12 * BUCKET + 5)  # the post last changed in bucket 12
+    counts = replica.aggregates.partial()
+    name = "posts-per-country-and-category"
+    assert answer(name, counts, range(12, 13))[1] == [("Japan", "art", 1)]
+    assert answer(name, counts, range(13, 20))[1] == []  # expired
+    assert answer(name, counts, None)[1] == [("Japan", "art", 1)]  # all time
+    replica.record(1, "geo", {**geo, "country": "Aruba"}, 1, at=15 * BUCKET)
+    counts = replica.aggregates.partial()
+    assert answer(name, counts, range(12, 13))[1] == []  # moved, not counted twice
+    assert answer(name, counts, range(15, 16))[1] == [("Aruba", "art", 1)]
+
+
+@pytest.mark.parametrize(
+    "values", [[1], [1, 2], [3, 1, 2], [5, 5, 1, 9], [None, 4, None], [None], [2, 2, 2, 7, 7, 7]]
+)
+def test_lower_median_is_percentile_disc(values: list[int | None]) -> None:
+    listed = ", ".join("NULL" if v is None else str(v) for v in values)
+    (expected,) = duckdb.connect().execute(
+        "SELECT percentile_disc(0.5) WITHIN GROUP (ORDER BY v)"
+        f" FROM (SELECT unnest([{listed}]::BIGINT[]) AS v)"
+    ).fetchone() or (None,)
+    assert lower_median(Counter(values)) == expected
+
+
+def test_a_post_counts_only_what_it_has() -> None:
+    geo_only: Post = {"p": 0, "geo": {"o": 0, "t": 0.0, "country": "Japan", "year": 2020}}
+    assert contributions(geo_only, BUCKET) == [("country_posts", "Japan")]
+    assert contributions(None, BUCKET) == []
