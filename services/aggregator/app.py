@@ -42,6 +42,9 @@ def create_app(settings: AggregatorSettings) -> tuple[faust.App, Aggregator]:
         producer_acks=-1,
         consumer_auto_offset_reset="earliest",
         broker_commit_every=10_000,
+        # a replica killed without leaving the group is noticed after 10 s, not Faust's 60 s
+        broker_session_timeout=10.0,
+        broker_heartbeat_interval=1.0,
         broker_commit_interval=1.0,
         table_standby_replicas=settings.aggregator_standby_replicas,
         table_key_serializer="raw",  # the post's ind, as the clean topics' key

@@ -6,11 +6,11 @@ from shared.metrics import ServiceMetrics
 
 METRICS = ServiceMetrics("aggregator")
 RECORDS = METRICS.counter(
-    "records_total", "Clean records applied to the posts table, by type", ["type"]
+    "records_total", "Clean records that changed their post (a table write), by type", ["type"]
 )
-REPLAYED = METRICS.counter(
-    "replayed_total",
-    "Records at or below the offset already applied for their post (replays after a restart)",
+UNCHANGED = METRICS.counter(
+    "unchanged_total",
+    "Records that changed nothing: replays after a restart, or repeats of what the post holds",
     ["type"],
 )
 SKIPPED = METRICS.counter(

@@ -8,7 +8,9 @@ record they came from and the processing time it was applied at (for the rolling
 
 :func:`apply` is idempotent: a record at or below the offset already applied for its type
 changes nothing (it is a replay after a restart), which makes the aggregates exact under
-at-least-once delivery (see ``services/aggregator/tables.py``).
+at-least-once delivery (see ``services/aggregator/tables.py``); nor does a repeat of what the
+post already holds (the emulator re-posts rows), which then costs no table write. A post's
+window time is when it last changed.
 
 :func:`contributions` lists what one post counts for. The aggregates are the sum of the
 contributions of every post, so a changed post retracts its old contributions and adds its new
@@ -72,10 +74,14 @@ def apply(
     offset: int,
     applied_at: float,
 ) -> Post | None:
-    """The post after a record, or None when the record was applied already (a replay)."""
-    if post is not None:
-        previous = post.get(record_type)
-        if previous is not None and offset <= previous["o"]:
+    """The post after a record, or None when the record changes nothing: a replay (its
+    offset was applied already) or a repeat of the fields the post holds (whose offset need not
+    be kept: replaying the records after the kept one gives the same post again)."""
+    previous = post.get(record_type) if post is not None else None
+    if previous is not None:
+        if offset <= previous["o"]:
+            return None
+        if all(previous.get(name) == value for name, value in fields.items()):
             return None
     updated: Post = dict(post) if post is not None else {"p": partition}
     updated[record_type] = {"o": offset, "t": applied_at, **fields}
