@@ -13,9 +13,11 @@ a record replayed after a crash finds its offset (or its values) already in its 
 changes nothing; and a replica that did not shut down cleanly drops its local RocksDB files and
 restores from the changelog (``main.py``), so local state never runs ahead of it. Aggregates
 derived from the posts therefore count every record once. The posts of the active partitions
-are also held in memory (read without a RocksDB get and decode per record). The consumer reads uncommitted records: the
-cleaner's aborted records are always re-sent identical and later, and a post keeps only its
-latest record, so they leave no trace once the retry arrives.
+are also held in memory (read without a RocksDB get and decode per record).
+
+The consumer reads uncommitted records: the cleaner's aborted records are always re-sent
+identical and later, and a post keeps only its latest record, so they leave no trace once the
+retry arrives.
 """
 
 from __future__ import annotations
@@ -33,6 +35,14 @@ from services.aggregator.state import Aggregates
 from shared.topics import RECORD_TYPES, clean_topic
 
 POSTS_TABLE = "posts"
+
+
+def _key_bytes(key: Any) -> bytes:
+    """A table key as written (``b"1972"``): Faust writes keys raw but decodes them when
+    iterating with its default codec, which turns ``b"1972"`` into ``1972``."""
+    if isinstance(key, bytes):
+        return key
+    return str(key).encode()
 
 
 class Aggregator:
@@ -106,7 +116,7 @@ class Aggregator:
     async def _rebuild(self) -> None:
         """After the tables are restored: the aggregates from every post of the active
         partitions (a standby's posts are not counted)."""
-        self.cache = {bytes(key): post for key, post in self.posts.items()}
+        self.cache = {_key_bytes(key): post for key, post in self.posts.items()}
         posts = list(self.cache.values())
         offsets: dict[tuple[str, int], int] = {}
         for post in posts:
@@ -116,8 +126,6 @@ class Aggregator:
                     tp = (clean_topic(record_type), post["p"])
                     offsets[tp] = max(offsets.get(tp, -1), part["o"])
         self.aggregates.rebuild(posts, offsets)
-        m.POSTS.set(len(posts))
-        m.AGGREGATE_KEYS.set(self.aggregates.size())
         m.RECOVERY_SECONDS.set(time.monotonic() - self._assigned_at)
         m.RECOVERIES.inc()
         self.recovered = True
