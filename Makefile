@@ -48,6 +48,7 @@ bench: setup ## Benchmarks (numbers printed and written under var/bench/)
 	$(PY) -m bench.emulator_bench
 	$(PY) -m bench.cleaner_bench
 	$(PY) -m bench.sink_bench
+	$(PY) -m bench.aggregator_bench
 	$(PY) -m bench.batch_bench
 
 clean: ## Remove var/ (local data, logs, Kafka state)

@@ -18,7 +18,6 @@ import argparse
 import asyncio
 import json
 import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -28,7 +27,7 @@ import orjson
 from aiokafka import AIOKafkaProducer
 
 from bench.local_stack import ROOT, free_port, local_kafka
-from bench.progress import sample_rows, watch_group
+from bench.progress import drain, sample_rows
 from shared.kafka_admin import ensure_topics
 from shared.topics import DLQ_TOPIC, RECORD_TYPES, clean_topics
 
@@ -58,22 +57,6 @@ async def _fill(bootstrap: str, records: int) -> int:
     finally:
         await producer.stop()
     return total
-
-
-def _drain(
-    command: list[str], env: dict[str, str], bootstrap: str, group: str, records: int, log: Path
-) -> float:
-    with open(log, "ab") as out:
-        process = subprocess.Popen(command, env=env, cwd=ROOT, stdout=out, stderr=out)
-        try:
-            return asyncio.run(watch_group(bootstrap, group, RAW_TOPICS, records, process))
-        finally:
-            process.terminate()
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
 
 
 def main() -> None:
@@ -115,7 +98,7 @@ def main() -> None:
         for run in range(args.repeat):
             group = f"bench-minimal-{run}"
             baseline.append(
-                _drain(
+                drain(
                     [
                         sys.executable,
                         "-m",
@@ -130,6 +113,7 @@ def main() -> None:
                     env,
                     bootstrap,
                     group,
+                    RAW_TOPICS,
                     args.records,
                     state / "minimal.log",
                 )
@@ -142,11 +126,12 @@ def main() -> None:
                 "PINPIPE_CLEANER_WEB_PORT": str(free_port(38100)),
             }
             cleaner.append(
-                _drain(
+                drain(
                     [sys.executable, "-m", "cli.main", "cleaner"],
                     cleaner_env,
                     bootstrap,
                     group,
+                    RAW_TOPICS,
                     args.records,
                     state / "cleaner.log",
                 )

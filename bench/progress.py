@@ -7,6 +7,7 @@ import asyncio
 import json
 import subprocess
 import time
+from pathlib import Path
 from typing import Any
 
 from aiokafka.admin import AIOKafkaAdminClient
@@ -60,3 +61,27 @@ async def watch_group(
         return (done - first[1]) / (now - first[0])
     finally:
         await admin.close()
+
+
+def drain(
+    command: list[str],
+    env: dict[str, str],
+    bootstrap: str,
+    group: str,
+    topics: list[str],
+    records: int,
+    log: Path,
+) -> float:
+    """Run ``command`` (a consumer of ``topics`` in ``group``) until its group has committed
+    ``records``; its records/s (see watch_group). The process is stopped at the end."""
+    with open(log, "ab") as out:
+        process = subprocess.Popen(command, env=env, cwd=ROOT, stdout=out, stderr=out)
+        try:
+            return asyncio.run(watch_group(bootstrap, group, topics, records, process))
+        finally:
+            process.terminate()
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()

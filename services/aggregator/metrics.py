@@ -19,7 +19,26 @@ SKIPPED = METRICS.counter(
 FRESHNESS = METRICS.histogram(
     "freshness_seconds",
     "From a record's ingest time (its Kafka timestamp) to the moment the aggregates include it",
-    buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0),
+    buckets=(
+        0.005,
+        0.01,
+        0.025,
+        0.05,
+        0.075,
+        0.1,
+        0.15,
+        0.2,
+        0.3,
+        0.5,
+        0.75,
+        1.0,
+        1.5,
+        2.5,
+        5.0,
+        10.0,
+        30.0,
+        60.0,
+    ),
 )
 POSTS = METRICS.gauge("posts", "Posts in this replica's active partitions (the posts table)")
 AGGREGATE_KEYS = METRICS.gauge("aggregate_keys", "Aggregate groups held, over active partitions")

@@ -1,0 +1,241 @@
+"""Events/s of one aggregator process against Faust's own per-event ceiling, and freshness at a
+steady 1,000 posts/s, in one run.
+
+    make bench              (or: .venv/bin/python -m bench.aggregator_bench --help)
+
+On a local single-node Kafka of its own, the clean topics (4 partitions each) are filled with
+--posts posts, each a pin, a geo and a user record (the real sample rows, cleaned, each post a
+new ind: every event changes its post, the aggregator's worst case). Then, each in a process of
+its own, the topics are drained by:
+1. baseline: bench/faust_baseline.py, a Faust worker doing nothing per event;
+2. the aggregator: `pinpipe aggregator` (the posts table on RocksDB, its changelog, the
+   aggregates).
+Rate = events committed by the group between the first and the last poll that saw progress.
+3. Freshness: with the aggregator caught up, new posts are produced at a steady --rate posts/s
+   for --seconds; p50/p99 of `pinpipe_aggregator_freshness_seconds` (a record's timestamp, set
+   when it is produced, to the moment the aggregates include it) over that phase, interpolated
+   within histogram buckets as Prometheus' histogram_quantile does.
+Targets: >= 10,000 events/s per process; freshness p99 <= 1 s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+import orjson
+from aiokafka import AIOKafkaProducer
+
+from bench.local_stack import ROOT, free_port, local_kafka
+from bench.progress import drain, sample_rows
+from shared.cleaning import clean
+from shared.kafka_admin import ensure_topics
+from shared.topics import RECORD_TYPES, clean_topic, clean_topics
+
+PARTITIONS = 4
+FRESHNESS = "pinpipe_aggregator_freshness_seconds"
+
+
+class Posts:
+    """Clean records of new posts: the sample rows cleaned once, given fresh inds."""
+
+    def __init__(self) -> None:
+        self.rows = {t: [clean(t, raw) for raw in sample_rows(t)] for t in RECORD_TYPES}
+        self.next_ind = 10_000_000
+
+    def take(self, count: int) -> list[tuple[str, bytes, bytes]]:
+        out = []
+        for _ in range(count):
+            ind = self.next_ind
+            self.next_ind += 1
+            for record_type in RECORD_TYPES:
+                rows = self.rows[record_type]
+                record = {**rows[ind % len(rows)], "ind": ind}
+                out.append((clean_topic(record_type), str(ind).encode(), orjson.dumps(record)))
+        return out
+
+
+async def _fill(bootstrap: str, records: list[tuple[str, bytes, bytes]]) -> None:
+    producer = AIOKafkaProducer(
+        bootstrap_servers=bootstrap, acks="all", linger_ms=20, max_batch_size=1024 * 1024
+    )
+    await producer.start()
+    try:
+        futures = [await producer.send(t, value, key=key) for t, key, value in records]
+        await asyncio.gather(*futures)
+    finally:
+        await producer.stop()
+
+
+async def _steady(bootstrap: str, posts: Posts, rate: int, seconds: float) -> int:
+    """New posts at ``rate`` posts/s for ``seconds``, in 10 ms steps; records sent."""
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=1)
+    await producer.start()
+    sent = 0
+    try:
+        start = time.perf_counter()
+        step = 0
+        while (elapsed := time.perf_counter() - start) < seconds:
+            due = int(rate * (elapsed + 0.01)) - sent // 3
+            for t, key, value in posts.take(max(due, 0)):
+                await producer.send(t, value, key=key)
+                sent += 1
+            step += 1
+            await asyncio.sleep(max(0.0, start + step * 0.01 - time.perf_counter()))
+        await producer.flush()
+    finally:
+        await producer.stop()
+    return sent
+
+
+def _histogram(url: str) -> dict[float, float]:
+    """Cumulative bucket counts of the freshness histogram (le → count)."""
+    buckets = {}
+    for line in httpx.get(url + "/metrics", timeout=10).text.splitlines():
+        if line.startswith(FRESHNESS + "_bucket{"):
+            le = line.split('le="')[1].split('"')[0]
+            buckets[float("inf") if le == "+Inf" else float(le)] = float(line.split()[-1])
+    return buckets
+
+
+def quantile(q: float, before: dict[float, float], after: dict[float, float]) -> float:
+    """histogram_quantile over the observations between two snapshots."""
+    bounds = sorted(after)
+    counts = [after[b] - before.get(b, 0.0) for b in bounds]
+    total = counts[-1]
+    if not total:
+        return float("nan")
+    wanted, lower, below = q * total, 0.0, 0.0
+    for bound, count in zip(bounds, counts, strict=True):
+        if count >= wanted:
+            if bound == float("inf"):
+                return lower
+            return lower + (bound - lower) * (wanted - below) / max(count - below, 1e-9)
+        lower, below = bound, count
+    return lower
+
+
+def _wait_ready(url: str, process: subprocess.Popen[bytes], log: Path) -> None:
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"the aggregator exited; see {log}")
+        try:
+            if httpx.get(url + "/readyz", timeout=1).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.5)
+    raise RuntimeError(f"the aggregator was not ready in 120 s; see {log}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--posts", type=int, default=50_000, help="posts to drain (50000)")
+    parser.add_argument("--rate", type=int, default=1_000, help="steady posts/s (1000)")
+    parser.add_argument("--seconds", type=float, default=30, help="steady phase length (30)")
+    parser.add_argument("--out", type=Path, default=ROOT / "var" / "bench" / "aggregator.json")
+    args = parser.parse_args()
+
+    state = Path(tempfile.mkdtemp(prefix="pinpipe-bench-"))
+    events = args.posts * 3
+    posts = Posts()
+    with local_kafka(state) as bootstrap:
+        asyncio.run(ensure_topics(bootstrap, clean_topics(), PARTITIONS))
+        started = time.perf_counter()
+        asyncio.run(_fill(bootstrap, posts.take(args.posts)))
+        print(f"clean records: {events:,} ({args.posts:,} posts) in "
+              f"{time.perf_counter() - started:.1f} s")  # fmt: skip
+        env = {
+            **os.environ,
+            "PINPIPE_KAFKA_BOOTSTRAP_SERVERS": bootstrap,
+            "PINPIPE_TOPIC_PARTITIONS": str(PARTITIONS),
+            "PINPIPE_LOG_LEVEL": "WARNING",
+        }
+        baseline = drain(
+            [
+                sys.executable,
+                "-m",
+                "bench.faust_baseline",
+                "--bootstrap",
+                bootstrap,
+                "--group",
+                "bench-faust-baseline",
+                "--datadir",
+                str(state / "baseline"),
+            ],
+            env,
+            bootstrap,
+            "bench-faust-baseline",
+            clean_topics(),
+            events,
+            state / "baseline.log",
+        )
+        print(f"1. Faust, nothing per event:  {baseline:>10,.0f} events/s")
+        port = free_port(28001)
+        aggregator_env = {
+            **env,
+            "PINPIPE_AGGREGATOR_APP_ID": "bench-aggregator",
+            "PINPIPE_AGGREGATOR_DATADIR": str(state / "aggregator"),
+            "PINPIPE_AGGREGATOR_WEB_PORT": str(port),
+        }
+        command = [sys.executable, "-m", "cli.main", "aggregator"]
+        aggregator = drain(
+            command, aggregator_env, bootstrap, "bench-aggregator", clean_topics(), events,
+            state / "aggregator.log",
+        )  # fmt: skip
+        print(
+            f"2. pinpipe aggregator:         {aggregator:>10,.0f} events/s "
+            f"= {aggregator / baseline:.0%} of Faust's ceiling (target: >= 10,000 events/s)"
+        )
+
+        url, log = f"http://127.0.0.1:{port}", state / "freshness.log"
+        with open(log, "ab") as out:
+            # the same group and state: it resumes where the drain above stopped
+            process = subprocess.Popen(
+                command, env=aggregator_env, cwd=ROOT, stdout=out, stderr=out
+            )
+            try:
+                _wait_ready(url, process, log)
+                time.sleep(2)
+                before = _histogram(url)
+                sent = asyncio.run(_steady(bootstrap, posts, args.rate, args.seconds))
+                time.sleep(3)
+                after = _histogram(url)
+            finally:
+                process.terminate()
+                process.wait(timeout=60)
+        observed = after[float("inf")] - before.get(float("inf"), 0.0)
+        p50, p99 = quantile(0.5, before, after), quantile(0.99, before, after)
+        print(
+            f"3. freshness at {args.rate:,} posts/s for {args.seconds:.0f} s "
+            f"({sent:,} records, {observed:,.0f} applied): p50 {p50 * 1000:.0f} ms, "
+            f"p99 {p99 * 1000:.0f} ms (target: p99 <= 1 s)"
+        )
+    result = {
+        "posts": args.posts,
+        "events": events,
+        "faust_baseline_events_per_s": round(baseline),
+        "aggregator_events_per_s": round(aggregator),
+        "ratio": round(aggregator / baseline, 3),
+        "steady_posts_per_s": args.rate,
+        "freshness_p50_s": round(p50, 4),
+        "freshness_p99_s": round(p99, 4),
+    }
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(result, indent=2) + "\n")
+    print(f"written to {args.out}")
+
+
+if __name__ == "__main__":
+    main()
