@@ -53,11 +53,13 @@ start() {
   "actions": ["Admin", "Read", "Write", "List", "Tagging"]}]}
 CONF
   log "starting SeaweedFS S3 on 127.0.0.1:$S3_PORT (log: $logfile)"
+  # Every bucket is a collection that takes 7 volumes on its first write; 512 volume slots of
+  # 64 MB (files grow only with data) hold a test run's dozens of buckets.
   nohup "$weed" server -ip=127.0.0.1 -ip.bind=127.0.0.1 -dir="$S3_STATE_DIR/data" \
     -master.port=$((S3_PORT + 1)) -volume.port=$((S3_PORT + 2)) \
     -filer -filer.port=$((S3_PORT + 3)) \
     -s3 -s3.port="$S3_PORT" -s3.config="$S3_STATE_DIR/s3.json" \
-    -master.volumeSizeLimitMB=256 -volume.max=32 -volume.preStopSeconds=0 >>"$logfile" 2>&1 &
+    -master.volumeSizeLimitMB=64 -volume.max=512 -volume.preStopSeconds=0 >>"$logfile" 2>&1 &
   echo $! > "$pidfile"
   local deadline=$((SECONDS + S3_WAIT_SECONDS))
   # Any HTTP answer from the S3 port (403 to an unsigned request) means the gateway is up;
