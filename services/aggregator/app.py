@@ -48,7 +48,7 @@ def create_app(settings: AggregatorSettings) -> tuple[faust.App, Aggregator]:
         broker_commit_interval=1.0,
         table_standby_replicas=settings.aggregator_standby_replicas,
         table_key_serializer="raw",  # the post's ind, as the clean topics' key
-        table_value_serializer="json",
+        table_value_serializer="raw",  # a post as JSON, encoded by orjson (tables.py)
         autodiscover=False,
     )
     aggregator = Aggregator(
