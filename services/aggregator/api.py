@@ -29,7 +29,7 @@ import httpx
 
 from batch.questions import QUESTIONS
 from services.aggregator import metrics as m
-from services.aggregator.answers import ANSWERS, WINDOWED, Buckets, answer, lower_median
+from services.aggregator.answers import ANSWERS, WINDOWED, Buckets, answer
 from services.aggregator.posts import Key
 from services.aggregator.state import from_json, merge, to_json
 from services.aggregator.tables import POSTS_TABLE, Aggregator
@@ -148,8 +148,6 @@ class AggregatesApi:
         _, posts = answer("posts-per-country", counts)
         _, categories = answer("posts-per-country-and-category", counts, buckets)
         _, followed = answer("most-followed-user-per-country", counts)
-        mine = [(c, n) for g, c, n in categories if g == country]
-        top = max((n for _, n in mine), default=0)
         user = next(
             ({"poster_name": p, "follower_count": f} for g, p, f in followed if g == country), None
         )
@@ -157,8 +155,7 @@ class AggregatesApi:
             "country": country,
             "window": window or "all",
             "posts": next((n for g, n in posts if g == country), 0),
-            "categories": [{"category": c, "category_count": n} for c, n in mine],
-            "most_popular_categories": [c for c, n in mine if n == top and top],
+            **_categories_of(country, categories),
             "most_followed_user": user,
             **self._stamp(gathered),
         }
@@ -168,19 +165,13 @@ class AggregatesApi:
         gathered = await self.gather()
         counts = gathered.counts
         _, categories = answer("posts-per-age-group-and-category", counts, buckets)
-        mine = [(c, n) for g, c, n in categories if g == group]
-        top = max((n for _, n in mine), default=0)
-        values: Counter[Any] = Counter()
-        for key, count in counts.items():
-            if key[0] == "age_group_follower" and key[1] == group:
-                values[key[2]] += count
+        _, medians = answer("median-follower-count-per-age-group", counts)
         _, by_year = answer("median-follower-count-by-age-group-and-join-year", counts)
         return {
             "age_group": group,
             "window": window or "all",
-            "categories": [{"category": c, "category_count": n} for c, n in mine],
-            "most_popular_categories": [c for c, n in mine if n == top and top],
-            "median_follower_count": lower_median(values),
+            **_categories_of(group, categories),
+            "median_follower_count": next((v for g, v in medians if g == group), None),
             "median_follower_count_by_join_year": [
                 {"post_year": y, "median_follower_count": v} for g, y, v in by_year if g == group
             ],
@@ -190,6 +181,16 @@ class AggregatesApi:
     @staticmethod
     def _stamp(gathered: Gathered) -> dict[str, Any]:
         return {"as_of": datetime.now(UTC).isoformat(), "offsets": gathered.offsets}
+
+
+def _categories_of(group: Any, rows: list[tuple[Any, ...]]) -> dict[str, Any]:
+    """One group's (group, category, count) rows, and its most popular categories."""
+    mine = [(c, n) for g, c, n in rows if g == group]
+    top = max((n for _, n in mine), default=0)
+    return {
+        "categories": [{"category": c, "category_count": n} for c, n in mine],
+        "most_popular_categories": [c for c, n in mine if n == top and top],
+    }
 
 
 def register_pages(app: faust.App, api: AggregatesApi) -> None:

@@ -13,6 +13,7 @@ from collections import Counter
 from collections.abc import Iterable
 from typing import Any
 
+from services.aggregator.answers import more_followed
 from services.aggregator.posts import Key, Post, contributions
 
 
@@ -57,8 +58,7 @@ class Aggregates:
             for key, count in counts.items():
                 if key[0] == "country_follower":
                     _, country, followers, poster = key
-                    best = top.get(country)
-                    if best is None or _better(followers, poster, *best):
+                    if more_followed(followers, poster, top.get(country)):
                         top[country] = (followers, poster)
                 else:
                     summed[key] += count
@@ -69,15 +69,6 @@ class Aggregates:
     def size(self) -> int:
         """Aggregate keys held (a gauge)."""
         return sum(len(counts) for counts in self.counts.values())
-
-
-def _better(followers: int, poster: Any, best_followers: int, best_poster: Any) -> bool:
-    """More followers; at equal followers the first poster by name (a known name first)."""
-    if followers != best_followers:
-        return followers > best_followers
-    if poster is None:
-        return False
-    return best_poster is None or poster < best_poster
 
 
 def to_json(partial: Counter[Key]) -> list[list[Any]]:
