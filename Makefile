@@ -22,7 +22,7 @@ setup: $(STAMP) ## Install what is missing: .venv, Python packages, Kafka and ha
 	@bash infra/spark/jars.sh
 
 setup-test: setup ## setup, plus what the tests use: SeaweedFS (built once), PostgreSQL, MariaDB
-	@bash infra/require.sh go curl postgres mariadb
+	@bash infra/require.sh go curl postgres mariadb podman runc debootstrap prometheus
 	@bash infra/s3/seaweedfs.sh install
 
 up: setup ## Start Kafka and the five services locally, print the URLs; Ctrl-C stops all

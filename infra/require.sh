@@ -1,16 +1,18 @@
 #!/usr/bin/env bash
 # Makes sure the system tools pinpipe builds and runs with are present; installs the missing
 # ones from Debian's packages when running as root (as CI does), else says what to install.
-#   infra/require.sh python java mvn go curl postgres mariadb
+#   infra/require.sh python java mvn go curl postgres mariadb podman runc debootstrap prometheus
 set -euo pipefail
 
 declare -A package=(
   [python]=python3-venv [java]=openjdk-17-jre-headless [mvn]=maven [go]=golang-go [curl]=curl
   [postgres]=postgresql [mariadb]=mariadb-server
+  [podman]=podman [runc]=runc [debootstrap]=debootstrap [prometheus]=prometheus
 )
 declare -A probe=(
   [python]=python3 [java]=java [mvn]=mvn [go]=go [curl]=curl
   [postgres]=pg_ctlcluster [mariadb]=mariadbd
+  [podman]=podman [runc]=runc [debootstrap]=debootstrap [prometheus]=prometheus
 )
 
 missing=()
