@@ -8,9 +8,9 @@ import logging
 import faust
 import faust.web
 
-from services.aggregator.api import AggregatesApi, register_pages
+from services.aggregator.api import AggregatesApi, ApiError, register_pages
 from services.aggregator.config import AggregatorSettings
-from services.aggregator.metrics import AGGREGATE_KEYS, METRICS, POSTS
+from services.aggregator.metrics import AGGREGATE_KEYS, LIVE_ANSWERS, METRICS, POSTS
 from services.aggregator.tables import Aggregator
 from shared.logs import configure_logging
 from shared.metrics import CONTENT_TYPE
@@ -62,7 +62,7 @@ def create_app(settings: AggregatorSettings) -> tuple[faust.App, Aggregator]:
         settings.aggregator_peer_timeout_seconds,
     )
     register_pages(app, api)
-    _add_service_pages(app, aggregator)
+    _add_service_pages(app, aggregator, api)
     _drain_changelog_before_commits(app)
     return app, aggregator
 
@@ -82,14 +82,21 @@ def _drain_changelog_before_commits(app: faust.App) -> None:
     buffer.flush = drain  # type: ignore[method-assign]
 
 
-def _add_service_pages(app: faust.App, aggregator: Aggregator) -> None:
-    """``/metrics``, ``/healthz`` (alive) and ``/readyz`` (tables recovered, aggregates
-    rebuilt, not rebalancing)."""
+def _add_service_pages(app: faust.App, aggregator: Aggregator, api: AggregatesApi) -> None:
+    """``/metrics`` (with the live answers of business_metrics.py), ``/healthz`` (alive) and
+    ``/readyz`` (tables recovered, aggregates rebuilt, not rebalancing)."""
 
     @app.page("/metrics")
     async def metrics(web: faust.web.View, request: faust.web.Request) -> faust.web.Response:
         AGGREGATE_KEYS.set(aggregator.aggregates.size())
         POSTS.set(len(aggregator.cache))
+        aggregator.update_lag()
+        try:
+            gathered = await api.gather()
+        except ApiError:
+            LIVE_ANSWERS.update(None, aggregator.aggregates.bucket_seconds)
+        else:
+            LIVE_ANSWERS.update(gathered.counts, aggregator.aggregates.bucket_seconds)
         # aiohttp refuses a charset inside content_type
         return web.bytes(
             METRICS.render(), content_type=CONTENT_TYPE.split(";")[0] + "; version=0.0.4"

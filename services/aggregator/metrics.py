@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from services.aggregator.business_metrics import LiveAnswers
 from shared.metrics import ServiceMetrics
 
 METRICS = ServiceMetrics("aggregator")
@@ -47,6 +48,14 @@ RECOVERY_SECONDS = METRICS.gauge(
     "The last recovery: from partitions assigned to tables restored and aggregates rebuilt",
 )
 RECOVERIES = METRICS.counter("recoveries_total", "Recoveries completed")
+CONSUMER_LAG = METRICS.gauge(
+    "consumer_lag",
+    "Clean records not yet in the aggregates, by partition (high watermark - next offset)",
+    ["topic", "partition"],
+)
 PEER_ERRORS = METRICS.counter(
     "peer_errors_total", "Requests to other replicas for their aggregates that failed"
 )
+# the live answers of the "Business" dashboard, refreshed on each scrape (app.py)
+LIVE_ANSWERS = LiveAnswers()
+METRICS.registry.register(LIVE_ANSWERS)

@@ -139,6 +139,21 @@ class Aggregator:
         m.RECOVERIES.inc()
         self.recovered = True
 
+    def update_lag(self) -> None:
+        """``consumer_lag`` of each active clean-topic partition: its high watermark (as of the
+        last fetch) minus the next offset the aggregates would read."""
+        m.CONSUMER_LAG.clear()
+        for tp in self.app.assignor.assigned_actives():
+            if tp.topic not in self._type_of:
+                continue
+            highwater = self.app.consumer.highwater(tp)
+            if highwater is None:
+                continue
+            read = self.aggregates.offsets.get((tp.topic, tp.partition), -1)
+            m.CONSUMER_LAG.labels(topic=tp.topic, partition=str(tp.partition)).set(
+                max(highwater - read - 1, 0)
+            )
+
     def active_partitions(self) -> list[int]:
         """The partitions of the clean topics this replica processes."""
         topics = set(self._type_of)

@@ -5,14 +5,19 @@ incremental counts, partials of disjoint partitions add up)."""
 
 from __future__ import annotations
 
+import time
 from collections import Counter
 from typing import Any
 
 import duckdb
 import pytest
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.parser import text_string_to_metric_families
 
 from batch.questions import QUESTIONS
 from services.aggregator.answers import ANSWERS, WINDOWED, answer, lower_median
+from services.aggregator.business_metrics import NULL_LABEL, LiveAnswers
+from services.aggregator.business_metrics import families as live_families
 from services.aggregator.posts import Post, apply, contributions, fields_of
 from services.aggregator.state import Aggregates, from_json, merge, to_json
 from tests.posts_stream import Stream, batch_answers, posts_stream
@@ -153,3 +158,67 @@ def test_a_post_counts_only_what_it_has() -> None:
     geo_only: Post = {"p": 0, "geo": {"o": 0, "t": 0.0, "country": "Japan", "year": 2020}}
     assert contributions(geo_only, BUCKET) == [("country_posts", "Japan")]
     assert contributions(None, BUCKET) == []
+
+
+def test_the_live_answer_gauges_carry_the_answers(stream: Stream) -> None:
+    """What /metrics exports for the Business dashboard, parsed back from the exposition text,
+    is the answer of the question of the same name; the 15m window leaves out older posts."""
+    replica = Replica()
+    replica.feed(stream, at=1_000_000.0)
+    counts = merge([replica.aggregates.partial()])
+    live = LiveAnswers()
+    registry = CollectorRegistry()
+    registry.register(live)
+    assert generate_latest(registry) == b""  # nothing before the first gathered answer
+    live.update(counts, BUCKET)  # now is long after the stream: the 15m window is empty
+    samples: dict[str, dict[tuple[str, ...], float]] = {}
+    for family in text_string_to_metric_families(generate_latest(registry).decode()):
+        for sample in family.samples:
+            labels = tuple(v for _, v in sorted(sample.labels.items()))
+            samples.setdefault(sample.name, {})[labels] = sample.value
+
+    def rows(question: str) -> dict[tuple[str, ...], float]:
+        return {
+            tuple(
+                sorted([*(_text(v) for v in row[:-1]), *(["all"] if len(row) == 3 else [])])
+            ): row[-1]
+            for row in answer(question, counts)[1]
+        }
+
+    posts = samples["pinpipe_aggregator_live_posts"]
+    assert posts and all(labels[-1] == "all" for labels in posts)  # nothing in the last 15m
+    assert {tuple(sorted(k)): v for k, v in posts.items()} == rows("posts-per-country-and-category")
+    ages = samples["pinpipe_aggregator_live_posts_by_age_group"]
+    assert {tuple(sorted(k)): v for k, v in ages.items()} == rows(
+        "posts-per-age-group-and-category"
+    )
+    medians = samples["pinpipe_aggregator_live_median_follower_count"]
+    assert {tuple(sorted(k)): v for k, v in medians.items()} == rows(
+        "median-follower-count-per-age-group"
+    )
+    live.update(None, BUCKET)
+    assert generate_latest(registry) == b""  # absent, not stale, while answers can't be had
+
+
+def test_the_live_answer_gauges_have_a_recent_window() -> None:
+    replica = Replica()
+    pin = {"ind": 1, "category": "art", "follower_count": 5, "poster_name": "a"}
+    replica.record(1, "pin", pin, 0, at=time.time())
+    replica.record(
+        1, "geo", {"ind": 1, "country": "Japan", "timestamp": "2020-01-01"}, 0, time.time()
+    )
+    families = {f.name: f for f in live_families(replica.aggregates.partial(), BUCKET, time.time())}
+    windows = {
+        s.labels["window"]: s.value for s in families["pinpipe_aggregator_live_posts"].samples
+    }
+    assert windows == {"all": 1, "15m": 1}
+    later = time.time() + 16 * 60
+    families = {f.name: f for f in live_families(replica.aggregates.partial(), BUCKET, later)}
+    windows = {
+        s.labels["window"]: s.value for s in families["pinpipe_aggregator_live_posts"].samples
+    }
+    assert windows == {"all": 1}
+
+
+def _text(value: Any) -> str:
+    return NULL_LABEL if value is None else str(value)

@@ -1,0 +1,86 @@
+"""The live answers as Prometheus gauges, for the "Business" dashboard.
+
+On each scrape of ``/metrics`` the replica gathers every partition's aggregates (as
+``GET /aggregates/...`` does) and exports a few answers: posts per country and category and per
+age group and category (all time and over the last 15 minutes), and the lower median follower
+count per age group and by joining year. Every replica exports the whole answer, so a dashboard
+takes ``max by (<labels>)`` over replicas, never ``sum``. While the answer cannot be gathered
+(a recovery, a rebalance) the gauges are absent rather than stale.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections import Counter
+from collections.abc import Iterator
+from typing import Any
+
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+from services.aggregator.answers import answer
+from services.aggregator.posts import Key
+
+PREFIX = "pinpipe_aggregator_live_"
+RECENT_MINUTES = 15
+NULL_LABEL = "(null)"  # a NULL group, which Prometheus could not tell from a missing label
+
+
+def _label(value: Any) -> str:
+    return NULL_LABEL if value is None else str(value)
+
+
+class LiveAnswers(Collector):
+    """Gauges of the last gathered answers (none until :meth:`update` is given some)."""
+
+    def __init__(self) -> None:
+        self._families: list[GaugeMetricFamily] = []
+
+    def update(self, counts: Counter[Key] | None, bucket_seconds: int) -> None:
+        """Rebuild the gauges from merged counts; ``None`` clears them."""
+        self._families = [] if counts is None else families(counts, bucket_seconds, time.time())
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        yield from self._families
+
+    def describe(self) -> Iterator[GaugeMetricFamily]:
+        return iter(())  # dynamic: nothing to check at registration
+
+
+def families(counts: Counter[Key], bucket_seconds: int, now: float) -> list[GaugeMetricFamily]:
+    """The gauges of the answers over ``counts`` (the merged aggregates of every partition)."""
+    current = int(now // bucket_seconds)
+    recent = range(current - math.ceil(RECENT_MINUTES * 60 / bucket_seconds) + 1, current + 1)
+    posts = GaugeMetricFamily(
+        PREFIX + "posts",
+        "Posts per country and category (window: all, or the last 15m); max over replicas",
+        labels=["country", "category", "window"],
+    )
+    by_age = GaugeMetricFamily(
+        PREFIX + "posts_by_age_group",
+        "Posts per age group and category (window: all, or the last 15m); max over replicas",
+        labels=["age_group", "category", "window"],
+    )
+    for window, buckets in (("all", None), (f"{RECENT_MINUTES}m", recent)):
+        for family, question in (
+            (posts, "posts-per-country-and-category"),
+            (by_age, "posts-per-age-group-and-category"),
+        ):
+            for group, category, count in answer(question, counts, buckets)[1]:
+                family.add_metric([_label(group), _label(category), window], count)
+    medians = GaugeMetricFamily(
+        PREFIX + "median_follower_count",
+        "Lower median follower count per age group (Q6); max over replicas",
+        labels=["age_group"],
+    )
+    for group, median in answer("median-follower-count-per-age-group", counts)[1]:
+        medians.add_metric([_label(group)], median)
+    by_year = GaugeMetricFamily(
+        PREFIX + "median_follower_count_by_join_year",
+        "Lower median follower count by joining year, 2015-2020 (Q8); max over replicas",
+        labels=["post_year"],
+    )
+    for year, median in answer("median-follower-count-by-join-year", counts)[1]:
+        by_year.add_metric([_label(year)], median)
+    return [posts, by_age, medians, by_year]
