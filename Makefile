@@ -25,8 +25,9 @@ setup-test: setup ## setup, plus what the tests use: SeaweedFS (built once), Pos
 	@bash infra/require.sh go curl postgres mariadb podman runc debootstrap prometheus
 	@bash infra/s3/seaweedfs.sh install
 
-up: setup ## Start Kafka and the five services locally, print the URLs; Ctrl-C stops all
-	$(VENV)/bin/pinpipe up
+up: setup ## Start Kafka and the five services locally (OBSERVE=1: and Prometheus), print the URLs; Ctrl-C stops all
+	@$(if $(OBSERVE),bash infra/require.sh prometheus)
+	$(VENV)/bin/pinpipe up $(if $(OBSERVE),--observe)
 
 down: ## Stop a detached `pinpipe up --detach`
 	$(VENV)/bin/pinpipe down

@@ -325,11 +325,22 @@ def up(
             help="Start the local broker; --no-kafka uses PINPIPE_KAFKA_BOOTSTRAP_SERVERS"
         ),
     ] = True,
+    observe: Annotated[
+        bool,
+        typer.Option(
+            help="Also start Prometheus (Debian's prometheus) scraping every service's /metrics"
+        ),
+    ] = False,
+    prometheus_port: Annotated[
+        int, typer.Option(help="Prometheus' port on 127.0.0.1, with --observe")
+    ] = 9090,
 ) -> None:
     """Start Kafka and every service locally; logs under ./var/log. Ctrl-C stops everything."""
     from cli.stack import Stack
 
-    Stack.from_environment().up(detach=detach, with_emulator=emulator, with_kafka=kafka)
+    Stack.from_environment(prometheus_port).up(
+        detach=detach, with_emulator=emulator, with_kafka=kafka, observe=observe
+    )
 
 
 @app.command()

@@ -1,5 +1,6 @@
 """The local stack behind ``pinpipe up`` / ``pinpipe down``: Kafka (infra/kafka/kafka.sh) and
-the five services as child processes, logs under ``var/log``, pid files under ``var/run``.
+the five services as child processes (and Prometheus with ``--observe``), logs under
+``var/log``, pid files under ``var/run``.
 """
 
 from __future__ import annotations
@@ -9,11 +10,13 @@ import signal
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import httpx
 
+from cli.observe import DEFAULT_PORT as DEFAULT_PROMETHEUS_PORT
+from cli.observe import prometheus_command
 from services.aggregator.config import AggregatorSettings
 from services.cleaner.config import CleanerSettings
 from services.emulator.config import EmulatorSettings
@@ -34,6 +37,7 @@ class Service:
     base_url: str
     ready_path: str
     urls: tuple[tuple[str, str], ...]  # (label, path) printed once ready
+    program: list[str] | None = None  # not a pinpipe service: the command to run instead
 
 
 def _base(host: str, port: int) -> str:
@@ -66,7 +70,7 @@ class Stack:
         self._ready: set[str] = set()
 
     @classmethod
-    def from_environment(cls) -> Stack:
+    def from_environment(cls, prometheus_port: int = DEFAULT_PROMETHEUS_PORT) -> Stack:
         ingest, cleaner, aggregator = IngestSettings(), CleanerSettings(), AggregatorSettings()
         sink, emulator = SinkSettings(), EmulatorSettings()
         first_broker = ingest.kafka_bootstrap_servers.split(",")[0]
@@ -109,6 +113,14 @@ class Stack:
                 "/metrics",
                 (("emulator metrics", "/metrics"),),
             ),
+            # started by `up --observe` only (its command is written then); `down` stops it
+            Service(
+                "prometheus",
+                [],
+                _base("127.0.0.1", prometheus_port),
+                "/-/ready",
+                (("prometheus", "/graph"), ("prometheus targets", "/targets")),
+            ),
         ]
         return cls(DEFAULT_VAR_DIR.resolve(), int(first_broker.rsplit(":", 1)[1]), services)
 
@@ -135,7 +147,7 @@ class Stack:
         self.run_dir.mkdir(parents=True, exist_ok=True)
         log = open(self.log_dir / f"{service.name}.log", "ab")
         process = subprocess.Popen(
-            [sys.executable, "-m", "cli.main", *service.command],
+            service.program or [sys.executable, "-m", "cli.main", *service.command],
             stdout=log,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
@@ -179,20 +191,29 @@ class Stack:
             _say("creating the source database (11,000 generated posts)")
             seed_db(settings, None, 11_000, 100, None)
 
-    def up(self, *, detach: bool, with_emulator: bool, with_kafka: bool = True) -> None:
+    def up(
+        self, *, detach: bool, with_emulator: bool, with_kafka: bool = True, observe: bool = False
+    ) -> None:
         self.run_dir.mkdir(parents=True, exist_ok=True)
         if with_kafka:
             self._kafka("start")
             self._kafka_marker.touch()
-        services = [s for s in self.services if with_emulator or s.name != "emulator"]
+        services = [
+            s
+            for s in self.services
+            if (with_emulator or s.name != "emulator") and (observe or s.name != "prometheus")
+        ]
+        if observe:
+            services = [self._with_prometheus_command(s, services) for s in services]
         if with_emulator:
             self._ensure_source_db()
         processes: dict[str, subprocess.Popen[bytes]] = {}
         try:
-            # The emulator starts last, once the API it posts to is ready.
+            # The emulator starts once the API it posts to is ready; Prometheus last.
             for group in (
-                [s for s in services if s.name != "emulator"],
+                [s for s in services if s.name not in ("emulator", "prometheus")],
                 [s for s in services if s.name == "emulator"],
+                [s for s in services if s.name == "prometheus"],
             ):
                 for service in group:
                     processes[service.name] = self._start(service)
@@ -223,6 +244,14 @@ class Stack:
             for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
                 signal.signal(signum, signal.SIG_IGN)  # a second Ctrl-C must not cut the stop short
             self.down()
+
+    def _with_prometheus_command(self, service: Service, services: list[Service]) -> Service:
+        """The prometheus entry with its command: scraping every other service started."""
+        if service.name != "prometheus":
+            return service
+        port = int(service.base_url.rsplit(":", 1)[1])
+        targets = {s.name: s.base_url for s in services if s.name != "prometheus"}
+        return replace(service, program=prometheus_command(self.var_dir, port, targets))
 
     def down(self) -> None:
         """Stop every service with a pid file (SIGTERM, then SIGKILL after a grace period),
