@@ -26,6 +26,7 @@ class PinpipeSettings(BaseSettings):
     kafka_bootstrap_servers: str = "127.0.0.1:9092"
     topic_prefix: str = "pinterest"
     topic_partitions: int = 4
+    topic_replication_factor: int = 1  # of the topics pinpipe creates (3 on a real cluster)
     lake_url: str = f"file://{(DEFAULT_VAR_DIR / 'lake').resolve()}"
     s3_endpoint_url: str | None = None
     s3_access_key_id: SecretStr | None = None

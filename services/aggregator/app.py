@@ -36,7 +36,7 @@ def create_app(settings: AggregatorSettings) -> tuple[faust.App, Aggregator]:
         web_bind=settings.aggregator_web_host,
         canonical_url=settings.advertised_url,
         topic_partitions=settings.topic_partitions,
-        topic_replication_factor=1,
+        topic_replication_factor=settings.topic_replication_factor,
         topic_allow_declare=True,
         processing_guarantee="at_least_once",  # exact by idempotence: see tables.py
         producer_acks=-1,

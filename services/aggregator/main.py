@@ -36,7 +36,12 @@ def run(settings: AggregatorSettings | None = None) -> None:
     settings = settings or AggregatorSettings()
     configure_logging("aggregator", settings.log_level)
     asyncio.run(
-        ensure_topics(settings.kafka_bootstrap_servers, clean_topics(), settings.topic_partitions)
+        ensure_topics(
+            settings.kafka_bootstrap_servers,
+            clean_topics(),
+            settings.topic_partitions,
+            settings.topic_replication_factor,
+        )
     )
     app, _ = create_app(settings)
     tabledir = Path(app.conf.tabledir)

@@ -19,6 +19,7 @@ def run(settings: CleanerSettings | None = None) -> None:
             settings.kafka_bootstrap_servers,
             outputs + raw_topics(settings.topic_prefix),
             settings.topic_partitions,
+            settings.topic_replication_factor,
         )
     )
     serve(

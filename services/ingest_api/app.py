@@ -33,6 +33,7 @@ def create_app(settings: IngestSettings) -> FastAPI:
                 settings.kafka_bootstrap_servers,
                 raw_topics(settings.topic_prefix),
                 settings.topic_partitions,
+                settings.topic_replication_factor,
             )
         gateway = KafkaGateway(settings)
         await gateway.start()

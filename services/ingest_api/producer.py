@@ -11,11 +11,12 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
-from aiokafka.errors import KafkaConnectionError, KafkaError, KafkaTimeoutError, for_code
+from aiokafka.errors import KafkaConnectionError, KafkaError, KafkaTimeoutError
 from aiokafka.structs import RecordMetadata
 
 from services.ingest_api.config import IngestSettings
 from services.ingest_api.metrics import PRODUCE_SECONDS
+from shared.kafka_admin import raise_topic_errors
 
 log = logging.getLogger(__name__)
 
@@ -145,15 +146,18 @@ class KafkaGateway:
     ) -> None:
         """Create a topic; raises TopicAlreadyExistsError when it exists."""
         topic = NewTopic(
-            name, num_partitions=partitions, replication_factor=1, topic_configs=configs or {}
+            name,
+            num_partitions=partitions,
+            replication_factor=self.settings.topic_replication_factor,
+            topic_configs=configs or {},
         )
         response = await self._admin(self.admin.create_topics([topic]))
-        _raise_topic_errors(response.topic_errors)  # (name, code, message)
+        raise_topic_errors(response.topic_errors)  # (name, code, message)
         await self._wait_visible(name, present=True)
 
     async def delete_topic(self, name: str) -> None:
         response = await self._admin(self.admin.delete_topics([name]))
-        _raise_topic_errors(response.topic_error_codes)  # (name, code)
+        raise_topic_errors(response.topic_error_codes)  # (name, code)
         await self._wait_visible(name, present=False)
 
     async def _wait_visible(self, name: str, *, present: bool) -> None:
@@ -199,13 +203,6 @@ class KafkaGateway:
             return await asyncio.wait_for(call, ADMIN_TIMEOUT_SECONDS)
         except BROKER_DOWN_ERRORS as exc:
             raise BrokerUnavailable(repr(exc)) from exc
-
-
-def _raise_topic_errors(entries: list[tuple[Any, ...]]) -> None:
-    """aiokafka's admin calls return per-topic error codes instead of raising: raise them."""
-    for entry in entries:
-        if entry[1]:
-            raise for_code(entry[1])(entry[2] if len(entry) > 2 else entry[0])
 
 
 def _outcome(

@@ -15,7 +15,12 @@ def run(settings: SinkSettings | None = None) -> None:
     settings = settings or SinkSettings()
     # the DLQ takes clean records that fit no schema
     asyncio.run(
-        ensure_topics(settings.kafka_bootstrap_servers, [DLQ_TOPIC], settings.topic_partitions)
+        ensure_topics(
+            settings.kafka_bootstrap_servers,
+            [DLQ_TOPIC],
+            settings.topic_partitions,
+            settings.topic_replication_factor,
+        )
     )
     serve(
         create_app(settings),
