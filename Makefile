@@ -52,5 +52,8 @@ bench: setup ## Benchmarks (numbers printed and written under var/bench/)
 	$(PY) -m bench.aggregator_bench
 	$(PY) -m bench.batch_bench
 
+image: ## Build the container image localhost/pinpipe:dev with podman (and its base, if missing)
+	@bash infra/image/build.sh
+
 clean: ## Remove var/ (local data, logs, Kafka state)
 	rm -rf var
