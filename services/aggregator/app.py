@@ -40,6 +40,9 @@ def create_app(settings: AggregatorSettings) -> tuple[faust.App, Aggregator]:
         topic_allow_declare=True,
         processing_guarantee="at_least_once",  # exact by idempotence: see tables.py
         producer_acks=-1,
+        # changelog writes batched for 20 ms, not sent one request each (Faust's default):
+        # 2,700 → 4,500 events/s in bench.aggregator_bench; answers do not wait for it
+        producer_linger=0.02,
         consumer_auto_offset_reset="earliest",
         broker_commit_every=10_000,
         # a replica killed without leaving the group is noticed after 10 s, not Faust's 60 s
