@@ -7,7 +7,8 @@ On a local single-node Kafka of its own, the clean topics (4 partitions each) ar
 --posts posts, each a pin, a geo and a user record (the real sample rows, cleaned, each post a
 new ind: every event changes its post, the aggregator's worst case). Then, each in a process of
 its own, the topics are drained by:
-1. baseline: bench/faust_baseline.py, a Faust worker doing nothing per event;
+1. baselines: bench/faust_baseline.py, a Faust worker doing nothing per event, then one that
+   writes each record to a RocksDB table with a changelog (the cost any per-event table has);
 2. the aggregator: `pinpipe aggregator` (the posts table on RocksDB, its changelog, the
    aggregates).
 Rate = events committed by the group between the first and the last poll that saw progress.
@@ -162,26 +163,24 @@ def main() -> None:
             "PINPIPE_TOPIC_PARTITIONS": str(PARTITIONS),
             "PINPIPE_LOG_LEVEL": "WARNING",
         }
-        baseline = drain(
-            [
-                sys.executable,
-                "-m",
-                "bench.faust_baseline",
-                "--bootstrap",
-                bootstrap,
-                "--group",
-                "bench-faust-baseline",
-                "--datadir",
-                str(state / "baseline"),
-            ],
-            env,
-            bootstrap,
-            "bench-faust-baseline",
-            clean_topics(),
-            events,
-            state / "baseline.log",
-        )
+
+        def faust_baseline(group: str, *flags: str) -> float:
+            command = [
+                sys.executable, "-m", "bench.faust_baseline", "--bootstrap", bootstrap,
+                "--group", group, "--datadir", str(state / group), "--partitions", str(PARTITIONS),
+                *flags,
+            ]  # fmt: skip
+            return drain(
+                command, env, bootstrap, group, clean_topics(), events, state / f"{group}.log"
+            )
+
+        baseline = faust_baseline("bench-faust-baseline")
         print(f"1. Faust, nothing per event:  {baseline:>10,.0f} events/s")
+        writes = faust_baseline("bench-faust-table-write", "--table-write")
+        print(
+            f"   Faust, one table write per event (RocksDB + changelog): {writes:>10,.0f} events/s"
+            " (the ceiling of any per-event Faust table)"
+        )
         port = free_port(28001)
         aggregator_env = {
             **env,
@@ -226,6 +225,7 @@ def main() -> None:
         "posts": args.posts,
         "events": events,
         "faust_baseline_events_per_s": round(baseline),
+        "faust_table_write_events_per_s": round(writes),
         "aggregator_events_per_s": round(aggregator),
         "ratio": round(aggregator / baseline, 3),
         "steady_posts_per_s": args.rate,

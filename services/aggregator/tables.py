@@ -6,9 +6,14 @@ arrive in the same partition number, so one replica holds the whole post). The `
 aggregates are derived from it in memory (``state.py``): updated per record, rebuilt from the
 table after every recovery.
 
+Records come in small batches; a post that several records of a batch changed (its pin, geo
+and user usually arrive together) is written to the table once, whole.
+
 Why this is exact without Kafka transactions: each record changes exactly one table key (its
-post), so each change reaches the changelog whole or not at all; Faust flushes the changelog
-before it commits the source offsets, so a committed offset is always covered by the changelog;
+post), and each write holds the whole post, so a change reaches the changelog whole or not at
+all; a batch's records are acknowledged only once its writes are buffered, and Faust flushes the
+changelog before it commits the source offsets, so a committed offset is always covered by the
+changelog;
 a record replayed after a crash finds its offset (or its values) already in its post and
 changes nothing; and a replica that did not shut down cleanly drops its local RocksDB files and
 restores from the changelog (``main.py``), so local state never runs ahead of it. Aggregates
@@ -23,11 +28,11 @@ retry arrives.
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import Any, cast
 
 import faust
 import orjson
-from faust.types import StreamT
+from faust.types import EventT, StreamT
 
 from services.aggregator import metrics as m
 from services.aggregator.posts import Post, apply, fields_of
@@ -35,6 +40,9 @@ from services.aggregator.state import Aggregates
 from shared.topics import RECORD_TYPES, clean_topic
 
 POSTS_TABLE = "posts"
+# a batch of records: this many, or what arrived within this long (freshness pays at most that)
+BATCH_MAX = 1000
+BATCH_SECONDS = 0.02
 
 
 def _key_bytes(key: Any) -> bytes:
@@ -84,16 +92,34 @@ class Aggregator:
     def ready(self) -> bool:
         return self.recovered and not self.app.rebalancing
 
-    async def _aggregate(self, stream: StreamT[bytes]) -> None:
-        async for event in stream.events():
-            message = event.message
-            self.apply(
-                message.topic, message.partition, message.offset, message.timestamp, event.value
-            )
+    async def _aggregate(self, agent_stream: StreamT[bytes]) -> None:
+        """Records in batches (at most BATCH_MAX, or what came within BATCH_SECONDS): each
+        updates its post and the aggregates at once; the posts a batch changed are then
+        written to the table once each. Faust acknowledges a batch's records only after this
+        loop body returns, so their offsets are never committed before their table writes."""
+        stream = cast(faust.Stream[bytes], agent_stream)  # Faust's agents are given a Stream
+        async for events in stream.take_events(BATCH_MAX, within=BATCH_SECONDS):
+            changed: dict[int, tuple[EventT, dict[bytes, Post]]] = {}
+            for event in events:
+                message = event.message
+                post = self.apply(
+                    message.topic, message.partition, message.offset, message.timestamp, event.value
+                )
+                if post is not None:
+                    changed.setdefault(message.partition, (event, {}))[1][post[0]] = post[1]
+            for event, posts in changed.values():
+                # Faust writes a table key to the store and changelog partition of the current
+                # event: one of the batch's events of the same (co-partitioned) partition
+                stream._set_current_event(event)
+                for key, new in posts.items():
+                    self.posts[key] = orjson.dumps(new)
 
-    def apply(self, topic: str, partition: int, offset: int, timestamp: float, value: Any) -> None:
-        """One clean record (``timestamp``: its ingest time, epoch seconds): update its post,
-        then the aggregates."""
+    def apply(
+        self, topic: str, partition: int, offset: int, timestamp: float, value: Any
+    ) -> tuple[bytes, Post] | None:
+        """One clean record (``timestamp``: its ingest time, epoch seconds): update its post
+        (in memory) and the aggregates; the post's key and value when it changed (for the
+        table), else None."""
         record_type = self._type_of[topic]
         try:
             record = orjson.loads(value)
@@ -101,19 +127,19 @@ class Aggregator:
             fields = fields_of(record_type, record)
         except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
             m.SKIPPED.labels(reason="unreadable").inc()
-            return
+            return None
         now = time.time()
         old = self.cache.get(key)
         new = apply(old, partition, record_type, fields, offset, now)
         self.aggregates.offsets[(topic, partition)] = offset
         if new is None:
             self._unchanged[record_type].inc()
-            return
-        self.posts[key] = orjson.dumps(new)
+            return None
         self.cache[key] = new
         self.aggregates.replace(partition, old, new)
         self._changed[record_type].inc()
         m.FRESHNESS.observe(max(now - timestamp, 0.0))
+        return key, new
 
     async def _on_revoked(self, sender: Any, /, *args: Any, signal: Any, **kwargs: Any) -> None:
         self.recovered = False
