@@ -110,7 +110,7 @@ class Stack:
                 "emulator",
                 ["emulator", "run"],
                 _base(emulator.emulator_metrics_host, emulator.emulator_metrics_port),
-                "/metrics",
+                "/readyz",
                 (("emulator metrics", "/metrics"),),
             ),
             # started by `up --observe` only (its command is written then); `down` stops it

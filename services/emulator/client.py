@@ -16,6 +16,7 @@ from typing import Any
 
 import httpx
 
+from services.emulator.health import API_HEALTH
 from services.emulator.metrics import REQUESTS, RETRIES
 
 log = logging.getLogger(__name__)
@@ -69,6 +70,7 @@ class IngestClient:
             try:
                 response = await self.client.request(method, path, json=body, headers=headers)
                 REQUESTS.labels(topic=label, status=str(response.status_code)).inc()
+                API_HEALTH.record(response.status_code < 500)
                 if response.status_code == 200 and not _records_failed(response):
                     return True
                 if response.status_code == 200:
@@ -87,6 +89,7 @@ class IngestClient:
                     reason = f"http_{response.status_code}"
                     wait = _retry_after(response)
             except httpx.TransportError as exc:
+                API_HEALTH.record(False)
                 reason = type(exc).__name__
             self.tally.retried += 1
             RETRIES.labels(reason=reason).inc()

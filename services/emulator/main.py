@@ -7,9 +7,7 @@ import logging
 import random
 from pathlib import Path
 
-from prometheus_client import start_http_server
-
-from services.emulator import poster, seed
+from services.emulator import health, poster, seed
 from services.emulator.client import Tally
 from services.emulator.config import EmulatorSettings
 from services.emulator.metrics import METRICS
@@ -50,10 +48,8 @@ def run(
     """Run the emulator until ``count`` posts, the end of ``replay``, or SIGTERM/SIGINT."""
     configure_logging("emulator", settings.log_level)
     if serve_metrics:
-        start_http_server(
-            settings.emulator_metrics_port,
-            settings.emulator_metrics_host,
-            registry=METRICS.registry,
+        health.serve(
+            settings.emulator_metrics_host, settings.emulator_metrics_port, METRICS.registry
         )
     chosen_mode = mode or settings.emulator_mode
     if chosen_mode not in ("batch", "stream", "both"):

@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
@@ -167,3 +168,52 @@ async def test_sigterm_finishes_the_post_in_flight_and_reports(
 
 async def _answered(api: FlakyApi, count: int) -> bool:
     return len(api.received) >= count
+
+
+def _get(url: str) -> tuple[int, str]:
+    response = httpx.get(url, timeout=5)
+    return response.status_code, response.text
+
+
+@pytest.mark.parametrize("api_up", [True, False])
+async def test_health_endpoints_say_whether_the_api_takes_the_posts(
+    flaky: FlakyApi, tmp_path: Path, api_up: bool
+) -> None:
+    """/healthz is alive either way; /readyz is 200 only while the ingest API takes the posts
+    (here it answers 503 to every request when down); /metrics carries the emulator's counts."""
+    flaky.failures = 0 if api_up else 10**9
+    sequence = tmp_path / "sequence.jsonl"
+    sequence.write_text("".join(json.dumps({"pin": {"index": i}}) + "\n" for i in range(1000)))
+    port = free_port(start=26100)
+    env = {
+        **os.environ,
+        "PINPIPE_EMULATOR_API_URL": flaky.server.url,
+        "PINPIPE_EMULATOR_METRICS_PORT": str(port),
+        "PYTHONPATH": str(REPO_ROOT),
+    }
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "cli.main", "emulator", "run", "--replay", str(sequence),
+        "--rate", "20", env=env, stdout=asyncio.subprocess.DEVNULL,
+    )  # fmt: skip
+    base = f"http://127.0.0.1:{port}"
+    try:
+        await async_wait_until(lambda: _answered_calls(flaky, 3), seconds=30, what="requests")
+        assert await asyncio.to_thread(_get, base + "/healthz") == (200, '{"status": "ok"}')
+        status, body = await asyncio.to_thread(_get, base + "/readyz")
+        assert status == (200 if api_up else 503), body
+        status, metrics = await asyncio.to_thread(_get, base + "/metrics")
+        assert status == 200
+        requests = [
+            line
+            for line in metrics.splitlines()
+            if line.startswith("pinpipe_emulator_requests_total{")
+        ]
+        assert requests and all(f'status="{200 if api_up else 503}"' in line for line in requests)
+        assert (await asyncio.to_thread(_get, base + "/nope"))[0] == 404
+    finally:
+        process.kill()  # (SIGTERM would wait for the post in flight, retried while the API is down)
+        await process.wait()
+
+
+async def _answered_calls(api: FlakyApi, count: int) -> bool:
+    return api.calls >= count
