@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from grafana_foundation_sdk.builders.dashboard import Dashboard, Row
 
-from dashboards.panels import bars, graph, query, rows_table
+from dashboards.panels import bars, dashboard, graph, query, rows_table
 
 UID = "pinpipe-business"
 LIVE = "pinpipe_aggregator_live"
@@ -18,11 +18,7 @@ AGE_GROUPS = f'max by (age_group, category) ({LIVE}_posts_by_age_group{{window="
 
 def build() -> Dashboard:
     return (
-        Dashboard("pinpipe / Business")
-        .uid(UID)
-        .tags(["pinpipe", "generated"])
-        .refresh("30s")
-        .time("now-6h", "now")
+        dashboard("pinpipe / Business", UID, refresh="30s", since="6h")
         .with_row(Row("Countries and categories"))
         .with_panel(
             graph(

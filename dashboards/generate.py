@@ -4,6 +4,7 @@ files are what the code generates."""
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -70,6 +71,14 @@ def expressions(dashboard: dict[str, Any]) -> Iterator[tuple[str, str]]:
         for target in panel.get("targets", []):
             if "expr" in target:
                 yield panel["title"], target["expr"]
+
+
+METRIC = re.compile(r"\b(pinpipe_[a-z0-9_]+)")
+
+
+def metric_names(expr: str) -> list[str]:
+    """The pinpipe metrics a PromQL expression names (histograms as ``…_bucket``)."""
+    return METRIC.findall(expr)
 
 
 def load(out: Path = OUT_DIR) -> dict[str, dict[str, Any]]:

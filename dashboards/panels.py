@@ -4,11 +4,23 @@
 from __future__ import annotations
 
 from grafana_foundation_sdk.builders import bargauge, prometheus, table, timeseries
+from grafana_foundation_sdk.builders.dashboard import Dashboard
 from grafana_foundation_sdk.models.dashboard import DataSourceRef
 from grafana_foundation_sdk.models.prometheus import PromQueryFormat
 
 DATASOURCE = DataSourceRef(type_val="prometheus", uid="prometheus")
 RATE = "$__rate_interval"  # Grafana's window for rate(); the PromQL test substitutes one
+
+
+def dashboard(title: str, uid: str, refresh: str, since: str) -> Dashboard:
+    """An empty pinpipe dashboard showing ``now-<since>`` to now, refreshed every ``refresh``."""
+    return (
+        Dashboard(title)
+        .uid(uid)
+        .tags(["pinpipe", "generated"])
+        .refresh(refresh)
+        .time(f"now-{since}", "now")
+    )
 
 
 def query(expr: str, legend: str = "", *, instant: bool = False) -> prometheus.Dataquery:
@@ -57,3 +69,14 @@ def quantile(q: float, histogram: str, by: str = "") -> str:
     """The ``q`` quantile of a histogram's rate over all replicas (and ``by`` labels)."""
     labels = f"le, {by}" if by else "le"
     return f"histogram_quantile({q}, sum by ({labels}) (rate({histogram}_bucket[{RATE}])))"
+
+
+def percentiles(title: str, histogram: str, width: int = 12) -> timeseries.Panel:
+    """A panel of a histogram's p50 and p99 over all replicas, in seconds."""
+    return graph(
+        title,
+        "s",
+        query(quantile(0.5, histogram), "p50"),
+        query(quantile(0.99, histogram), "p99"),
+        width=width,
+    )

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from grafana_foundation_sdk.builders.dashboard import Dashboard, Row
 
-from dashboards.panels import RATE, graph, quantile, query
+from dashboards.panels import RATE, dashboard, graph, percentiles, quantile, query
 
 UID = "pinpipe-pipeline-health"
 
@@ -15,11 +15,7 @@ UID = "pinpipe-pipeline-health"
 def build() -> Dashboard:
     ingest = "pinpipe_ingest_api"
     return (
-        Dashboard("pinpipe / Pipeline health")
-        .uid(UID)
-        .tags(["pinpipe", "generated"])
-        .refresh("10s")
-        .time("now-30m", "now")
+        dashboard("pinpipe / Pipeline health", UID, refresh="10s", since="30m")
         .with_row(Row("Ingest API"))
         .with_panel(
             graph(
@@ -41,21 +37,11 @@ def build() -> Dashboard:
                 width=8,
             )
         )
+        .with_panel(percentiles("Request latency p50 / p99", f"{ingest}_request_seconds", width=8))
         .with_panel(
-            graph(
-                "Request latency p50 / p99",
-                "s",
-                query(quantile(0.5, f"{ingest}_request_seconds"), "p50"),
-                query(quantile(0.99, f"{ingest}_request_seconds"), "p99"),
-                width=8,
-            )
-        )
-        .with_panel(
-            graph(
+            percentiles(
                 "Produce latency (records handed to Kafka → acknowledged) p50 / p99",
-                "s",
-                query(quantile(0.5, f"{ingest}_produce_seconds"), "p50"),
-                query(quantile(0.99, f"{ingest}_produce_seconds"), "p99"),
+                f"{ingest}_produce_seconds",
             )
         )
         .with_panel(
@@ -139,21 +125,17 @@ def build() -> Dashboard:
             )
         )
         .with_panel(
-            graph(
+            percentiles(
                 "Flush latency (write and commit one file) p50 / p99",
-                "s",
-                query(quantile(0.5, "pinpipe_s3_sink_flush_seconds"), "p50"),
-                query(quantile(0.99, "pinpipe_s3_sink_flush_seconds"), "p99"),
+                "pinpipe_s3_sink_flush_seconds",
                 width=8,
             )
         )
         .with_row(Row("Aggregator"))
         .with_panel(
-            graph(
+            percentiles(
                 "Freshness (ingest → visible in the aggregates) p50 / p99",
-                "s",
-                query(quantile(0.5, "pinpipe_aggregator_freshness_seconds"), "p50"),
-                query(quantile(0.99, "pinpipe_aggregator_freshness_seconds"), "p99"),
+                "pinpipe_aggregator_freshness_seconds",
                 width=8,
             )
         )

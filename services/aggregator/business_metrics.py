@@ -69,18 +69,24 @@ def families(counts: Counter[Key], bucket_seconds: int, now: float) -> list[Gaug
         ):
             for group, category, count in answer(question, counts, buckets)[1]:
                 family.add_metric([_label(group), _label(category), window], count)
-    medians = GaugeMetricFamily(
-        PREFIX + "median_follower_count",
+    medians = _medians(
+        "median_follower_count",
         "Lower median follower count per age group (Q6); max over replicas",
-        labels=["age_group"],
+        "age_group",
+        answer("median-follower-count-per-age-group", counts)[1],
     )
-    for group, median in answer("median-follower-count-per-age-group", counts)[1]:
-        medians.add_metric([_label(group)], median)
-    by_year = GaugeMetricFamily(
-        PREFIX + "median_follower_count_by_join_year",
+    by_year = _medians(
+        "median_follower_count_by_join_year",
         "Lower median follower count by joining year, 2015-2020 (Q8); max over replicas",
-        labels=["post_year"],
+        "post_year",
+        answer("median-follower-count-by-join-year", counts)[1],
     )
-    for year, median in answer("median-follower-count-by-join-year", counts)[1]:
-        by_year.add_metric([_label(year)], median)
     return [posts, by_age, medians, by_year]
+
+
+def _medians(name: str, doc: str, label: str, rows: list[tuple[Any, ...]]) -> GaugeMetricFamily:
+    """A gauge of (group, median) rows, one sample per group."""
+    family = GaugeMetricFamily(PREFIX + name, doc, labels=[label])
+    for group, median in rows:
+        family.add_metric([_label(group)], median)
+    return family

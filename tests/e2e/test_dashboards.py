@@ -5,7 +5,6 @@ data through Prometheus' HTTP API, and every metric a panel names exists in Prom
 from __future__ import annotations
 
 import os
-import re
 import subprocess
 import sys
 from typing import Any
@@ -13,13 +12,12 @@ from typing import Any
 import httpx
 import pytest
 
-from dashboards.generate import expressions, load
+from dashboards.generate import expressions, load, metric_names
 from tests.conftest import wait_until
 from tests.servers import REPO_ROOT
 
 pytestmark = pytest.mark.e2e
 RATE_WINDOW = "1m"  # what Grafana's $__rate_interval becomes here (scrapes every 2 s)
-METRIC = re.compile(r"\b(pinpipe_[a-z0-9_]+)")
 
 
 def _query(prometheus: str, expr: str) -> list[dict[str, Any]]:
@@ -100,7 +98,7 @@ def test_every_panel_query_returns_data(pipeline: dict[str, str]) -> None:
 
     names = set(httpx.get(f"{prometheus}/api/v1/label/__name__/values", timeout=10).json()["data"])
     for where, expr in queries:
-        missing = [n for n in METRIC.findall(expr) if n not in names]
+        missing = [n for n in metric_names(expr) if n not in names]
         assert not missing, f"{where} names metrics Prometheus never scraped: {missing}"
 
     # The Business panels show the live answers: the same numbers as the aggregates endpoint

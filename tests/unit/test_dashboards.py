@@ -4,7 +4,6 @@ through a real Prometheus scraping the pipeline)."""
 
 from __future__ import annotations
 
-import re
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,6 +17,7 @@ from dashboards.generate import (
     differences,
     expressions,
     load,
+    metric_names,
     panels,
     render,
     write,
@@ -29,7 +29,6 @@ from services.emulator import metrics as emulator
 from services.ingest_api import metrics as ingest_api
 from services.s3_sink import metrics as s3_sink
 
-METRIC = re.compile(r"\b(pinpipe_[a-z0-9_]+)")
 SUFFIXES = {"counter": ("_total",), "histogram": ("_bucket", "_sum", "_count")}
 
 
@@ -68,7 +67,7 @@ def test_every_panel_names_only_declared_metrics(name: str) -> None:
     queries = list(expressions(load()[name]))
     assert len(queries) >= 7
     for title, expr in queries:
-        names = METRIC.findall(expr)
+        names = metric_names(expr)
         assert names, f"{title}: {expr} names no pinpipe metric"
         unknown = [n for n in names if n not in known]
         assert not unknown, f"{title}: {unknown} are not declared by any service"
