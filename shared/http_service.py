@@ -1,5 +1,11 @@
 """Runs a FastAPI service under uvicorn with pinpipe's JSON logging (ingest API, cleaner,
-sink), and takes the process down when its background loop dies."""
+sink), and keeps a service's background loop alive for the life of its process.
+
+A loop that crashes is started again in place, as a new loop object, after a capped
+exponential backoff (:class:`SupervisedLoop`); ``/healthz`` answers 503 from the crash until
+the new loop runs, so a crash is never silent. Only giving up (``PINPIPE_GIVE_UP_AFTER_SECONDS``)
+ends the process, with a non-zero exit code and the reason in the log.
+"""
 
 from __future__ import annotations
 
@@ -7,79 +13,165 @@ import asyncio
 import logging
 import os
 import signal
+import sys
+import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any, Protocol
 
 import uvicorn
 from fastapi import FastAPI, Response
+from prometheus_client import Counter
 
+from shared.broker_watch import BrokerWatch
 from shared.logs import configure_logging
 from shared.metrics import CONTENT_TYPE
+from shared.retry import EXIT_GAVE_UP, Attempts, Backoff, GaveUp, sleep_or_stop
 
 log = logging.getLogger(__name__)
+# a loop that ran this long before crashing starts its backoff from the beginning again
+HEALTHY_RUN_SECONDS = 60.0
 
 
 def serve(app: FastAPI, *, service: str, host: str, port: int, log_level: str) -> None:
-    """Serve ``app`` in the foreground until SIGINT/SIGTERM (then its lifespan shuts down)."""
+    """Serve ``app`` in the foreground until SIGINT/SIGTERM (then its lifespan shuts down).
+    Exits non-zero when the app recorded a fatal error (``app.state.fatal``)."""
     configure_logging(service, log_level)
+    app.state.fatal = None
     uvicorn.run(app, host=host, port=port, log_config=None, access_log=False)
-
-
-def stop_process_if_crashed(task: asyncio.Task[None]) -> None:
-    """Done-callback of a service's background loop: a loop that died takes its process down,
-    so a supervisor restarts it (it then resumes from its committed offsets). A live process
-    that does nothing helps nobody."""
-    if not task.cancelled() and task.exception() is not None:
-        log.error(
-            "background loop crashed; stopping the service",
-            extra={"task": task.get_name()},
-            exc_info=task.exception(),
-        )
-        os.kill(os.getpid(), signal.SIGTERM)
+    if app.state.fatal is not None:
+        log.error(f"{service} stopped: {app.state.fatal}")
+        sys.exit(EXIT_GAVE_UP)
 
 
 class BackgroundLoop(Protocol):
     """A service's consuming loop: runs until ``stop`` is set; ``ready`` once it is working."""
 
-    ready: bool
+    @property
+    def ready(self) -> bool: ...
 
     async def run(self, stop: asyncio.Event) -> None: ...
 
 
+class SupervisedLoop:
+    """Runs ``make_loop()``'s loop until ``stop`` is set; when it raises, a fresh loop is made
+    and started after a backoff (its state starts over from the committed offsets, as after a
+    process restart). :class:`GaveUp` is not restarted: it ends :meth:`run`."""
+
+    def __init__(
+        self,
+        name: str,
+        make_loop: Callable[[], BackgroundLoop],
+        backoff: Backoff,
+        restarts_total: Counter | None = None,
+    ) -> None:
+        self.name = name
+        self.make_loop = make_loop
+        self.backoff = backoff
+        self.restarts_total = restarts_total
+        self.current: BackgroundLoop | None = None
+        self.crashed: str | None = None  # why, from a crash until the restarted loop runs
+        self.restarts = 0
+
+    @property
+    def ready(self) -> bool:
+        return self.crashed is None and self.current is not None and self.current.ready
+
+    async def run(self, stop: asyncio.Event) -> None:
+        attempts = Attempts(self.backoff, f"{self.name} loop")
+        while not stop.is_set():
+            self.current = self.make_loop()
+            started = time.monotonic()
+            try:
+                self.crashed = None
+                await self.current.run(stop)
+                return
+            except GaveUp:
+                raise
+            except Exception as exc:
+                self.crashed = repr(exc)
+                if time.monotonic() - started >= HEALTHY_RUN_SECONDS:
+                    attempts.succeeded()  # it worked for a while: a new outage, a new count
+                delay = attempts.failed(exc)
+                self.restarts += 1
+                if self.restarts_total is not None:
+                    self.restarts_total.inc()
+                log.error(
+                    f"{self.name} loop crashed; restarting it in place",
+                    extra={"restarts": self.restarts, "delay": round(delay, 2)},
+                    exc_info=exc,
+                )
+                await sleep_or_stop(delay, stop)
+
+
+def stop_process_on_fatal(app: FastAPI) -> Callable[[asyncio.Task[None]], None]:
+    """Done-callback of a service's supervised loop or connecting task: one that ended with an
+    error (only giving up does) stops the process, which then exits non-zero (:func:`serve`)."""
+
+    def done(task: asyncio.Task[None]) -> None:
+        if task.cancelled() or task.exception() is None:
+            return
+        app.state.fatal = repr(task.exception())
+        log.error(
+            "background loop gave up; stopping the service",
+            extra={"task": task.get_name()},
+            exc_info=task.exception(),
+        )
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    return done
+
+
 def loop_service_app(
     title: str,
-    loop: BackgroundLoop,
+    make_loop: Callable[[], BackgroundLoop],
     render_metrics: Callable[[], bytes],
     started: dict[str, Any],
+    backoff: Backoff,
+    bootstrap_servers: str,
+    restarts_total: Counter | None = None,
 ) -> FastAPI:
-    """A FastAPI app that runs ``loop`` for its lifetime (stopping it gracefully at shutdown;
-    a crash takes the process down) and serves ``/healthz``, ``/readyz`` and ``/metrics``."""
+    """A FastAPI app that supervises ``make_loop()``'s loop for its lifetime (stopping it
+    gracefully at shutdown, restarting it when it crashes) and serves ``/healthz`` (503 from a
+    crash until the restart), ``/readyz`` (the loop is ready and the broker answers) and
+    ``/metrics``."""
+    supervised = SupervisedLoop(title, make_loop, backoff, restarts_total)
+    broker = BrokerWatch(bootstrap_servers)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         stop = asyncio.Event()
-        task = asyncio.create_task(loop.run(stop), name=title)
-        task.add_done_callback(stop_process_if_crashed)
+        task = asyncio.create_task(supervised.run(stop), name=title)
+        task.add_done_callback(stop_process_on_fatal(app))
+        watch = asyncio.create_task(broker.run(stop), name="broker watch")
         log.info(f"{title} started", extra=started)
         try:
             yield
         finally:
             stop.set()  # graceful: the loop finishes what it holds, then returns
-            await task
+            await asyncio.gather(task, watch, return_exceptions=True)
 
     app = FastAPI(title=title, lifespan=lifespan)
+    app.state.supervised = supervised
+    app.state.fatal = None
 
     @app.get("/healthz")
-    async def healthz() -> dict[str, str]:
-        return {"status": "ok"}
+    async def healthz(response: Response) -> dict[str, Any]:
+        if supervised.crashed is not None:
+            response.status_code = 503
+            return {"status": "loop crashed", "error": supervised.crashed}
+        return {"status": "ok", "restarts": supervised.restarts}
 
     @app.get("/readyz")
-    async def readyz(response: Response) -> dict[str, str]:
-        if loop.ready:
+    async def readyz(response: Response) -> dict[str, Any]:
+        if supervised.ready and broker.reachable:
             return {"status": "ready"}
         response.status_code = 503
-        return {"status": "not ready"}
+        return {
+            "status": "not ready",
+            "loop_ready": supervised.ready,
+            "kafka": "answers" if broker.reachable else broker.last_error,
+        }
 
     @app.get("/metrics")
     async def metrics() -> Response:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
@@ -39,32 +39,54 @@ async def ensure_topics(
     partitions: int,
     replication_factor: int = 1,
     visible_within: float = 30.0,
+    configs: Mapping[str, str] | None = None,
 ) -> list[str]:
-    """Create the topics of ``names`` that do not exist yet, and wait until the broker's
-    metadata lists every one of them (a new topic is not listed at once); return those
-    created."""
+    """Create the topics of ``names`` that do not exist yet (with ``configs``), and wait until
+    the broker's metadata shows every one of them with a leader for each partition (a new
+    topic is not listed at once, and a consumer that joins before its partitions have leaders
+    sees it with none); return those created. Raises when the broker cannot be reached: the
+    caller retries (``shared.retry``)."""
     names = set(names)
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers, client_id="pinpipe-admin")
-    await admin.start()
     try:
+        await admin.start()
         existing = set(await admin.list_topics())
         missing = sorted(names - existing)
-        if not missing:
-            return []
-        response = await admin.create_topics(
-            [
-                NewTopic(name, num_partitions=partitions, replication_factor=replication_factor)
-                for name in missing
-            ]
-        )
-        # another service may have won the race to create one: that's fine
-        raise_topic_errors(response.topic_errors, allowed=(TopicAlreadyExistsError.errno,))
-        log.info("created topics", extra={"topics": missing, "partitions": partitions})
+        if missing:
+            response = await admin.create_topics(
+                [
+                    NewTopic(
+                        name,
+                        num_partitions=partitions,
+                        replication_factor=replication_factor,
+                        topic_configs=dict(configs or {}),
+                    )
+                    for name in missing
+                ]
+            )
+            # another service may have won the race to create one: that's fine
+            raise_topic_errors(response.topic_errors, allowed=(TopicAlreadyExistsError.errno,))
+            log.info("created topics", extra={"topics": missing, "partitions": partitions})
         deadline = time.monotonic() + visible_within
-        while not names <= set(await admin.list_topics()):
+        while not_led := _without_leaders(await admin.describe_topics(sorted(names)), names):
             if time.monotonic() > deadline:
-                raise TimeoutError(f"topics not visible after {visible_within}s: {missing}")
+                raise TimeoutError(
+                    f"topics without a leader for every partition after {visible_within}s: "
+                    f"{not_led}"
+                )
             await asyncio.sleep(0.2)
         return missing
     finally:
         await admin.close()
+
+
+def _without_leaders(described: list[dict[str, Any]], names: set[str]) -> list[str]:
+    """The topics of ``names`` that metadata does not show yet with a leader per partition."""
+    ready = {
+        entry["topic"]
+        for entry in described
+        if not entry["error_code"]
+        and entry["partitions"]
+        and all(p["leader"] >= 0 and not p["error_code"] for p in entry["partitions"])
+    }
+    return sorted(names - ready)

@@ -54,6 +54,13 @@ class Lake:
         """A URI DuckDB can read (``s3://`` needs the filesystem registered)."""
         return f"s3://{self.path(relative)}" if self.is_s3 else self.path(relative)
 
+    def check(self) -> None:
+        """Raise unless the lake's store answers and its bucket (or folder) exists."""
+        if self.is_s3:
+            self.fs.ls(self.root.split("/", 1)[0])  # the bucket's top level; raises if away
+        elif not self.fs.isdir(self.root):
+            raise FileNotFoundError(f"{self.root} is not a folder")
+
     def zone_glob(self, zone: Zone, record_type: RecordType) -> str:
         return self.uri(f"{zone}/{record_type}/date=*/*.parquet")
 

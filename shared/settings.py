@@ -14,6 +14,7 @@ from pydantic import SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from shared.lake import Lake, open_lake
+from shared.retry import Backoff
 
 DEFAULT_VAR_DIR = Path("var")
 
@@ -33,6 +34,9 @@ class PinpipeSettings(BaseSettings):
     s3_secret_access_key: SecretStr | None = None
     s3_region: str = "us-east-1"
     log_level: str = "INFO"
+    # waiting out a dependency that is away (Kafka, S3, the source database, the ingest API)
+    retry_max_backoff_seconds: float = 10.0  # the longest wait between two attempts
+    give_up_after_seconds: float = 0.0  # stop (exit non-zero) after failing this long; 0: never
 
     @field_validator("lake_url")
     @classmethod
@@ -47,6 +51,14 @@ class PinpipeSettings(BaseSettings):
             name: (str(value) if isinstance(value, SecretStr) else value)
             for name, value in self.model_dump().items()
         }
+
+    def backoff(self) -> Backoff:
+        """How this service waits for a dependency that is away (see shared/retry.py)."""
+        return Backoff(
+            first=min(0.5, self.retry_max_backoff_seconds),
+            cap=self.retry_max_backoff_seconds,
+            give_up_after=self.give_up_after_seconds or None,
+        )
 
     def open_lake(self, url: str | None = None) -> Lake:
         """The lake of ``PINPIPE_LAKE_URL`` (or ``url``) with this configuration's S3 access."""

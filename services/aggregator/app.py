@@ -3,6 +3,7 @@ the pages; and runs its worker."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 import faust
@@ -12,6 +13,7 @@ from services.aggregator.api import AggregatesApi, ApiError, register_pages
 from services.aggregator.config import AggregatorSettings
 from services.aggregator.metrics import AGGREGATE_KEYS, LIVE_ANSWERS, METRICS, POSTS
 from services.aggregator.tables import Aggregator
+from shared.broker_watch import BrokerWatch
 from shared.logs import configure_logging
 from shared.metrics import CONTENT_TYPE
 
@@ -65,7 +67,13 @@ def create_app(settings: AggregatorSettings) -> tuple[faust.App, Aggregator]:
         settings.aggregator_peer_timeout_seconds,
     )
     register_pages(app, api)
-    _add_service_pages(app, aggregator, api)
+    broker = BrokerWatch(settings.kafka_bootstrap_servers)
+
+    @app.task
+    async def watch_broker() -> None:  # cancelled when the worker stops
+        await broker.run(asyncio.Event())
+
+    _add_service_pages(app, aggregator, api, broker)
     _drain_changelog_before_commits(app)
     return app, aggregator
 
@@ -85,9 +93,12 @@ def _drain_changelog_before_commits(app: faust.App) -> None:
     buffer.flush = drain  # type: ignore[method-assign]
 
 
-def _add_service_pages(app: faust.App, aggregator: Aggregator, api: AggregatesApi) -> None:
-    """``/metrics`` (with the live answers of business_metrics.py), ``/healthz`` (alive) and
-    ``/readyz`` (tables recovered, aggregates rebuilt, not rebalancing)."""
+def _add_service_pages(
+    app: faust.App, aggregator: Aggregator, api: AggregatesApi, broker: BrokerWatch
+) -> None:
+    """``/metrics`` (with the live answers of business_metrics.py), ``/healthz`` (alive: 503 once
+    the agent crashed, until the worker is restarted) and
+    ``/readyz`` (tables recovered, aggregates rebuilt, not rebalancing, the broker answers)."""
 
     @app.page("/metrics")
     async def metrics(web: faust.web.View, request: faust.web.Request) -> faust.web.Response:
@@ -107,17 +118,20 @@ def _add_service_pages(app: faust.App, aggregator: Aggregator, api: AggregatesAp
 
     @app.page("/healthz")
     async def healthz(web: faust.web.View, request: faust.web.Request) -> faust.web.Response:
+        if aggregator.crashed is not None:
+            return web.json({"status": "agent crashed", "error": aggregator.crashed}, status=503)
         return web.json({"status": "ok"})
 
     @app.page("/readyz")
     async def readyz(web: faust.web.View, request: faust.web.Request) -> faust.web.Response:
-        if aggregator.ready:
+        if aggregator.ready and broker.reachable:
             return web.json({"status": "ready"})
         return web.json(
             {
                 "status": "not ready",
                 "recovered": aggregator.recovered,
                 "rebalancing": app.rebalancing,
+                "kafka": "answers" if broker.reachable else broker.last_error,
             },
             status=503,
         )

@@ -59,3 +59,6 @@ PEER_ERRORS = METRICS.counter(
 # the live answers of the "Business" dashboard, refreshed on each scrape (app.py)
 LIVE_ANSWERS = LiveAnswers()
 METRICS.registry.register(LIVE_ANSWERS)
+RESTARTS = METRICS.counter(
+    "restarts_total", "Times the Faust worker stopped on an error and was started again in place"
+)

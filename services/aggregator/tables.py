@@ -27,6 +27,9 @@ retry arrives.
 
 from __future__ import annotations
 
+import logging
+import os
+import signal
 import time
 from typing import Any, cast
 
@@ -39,6 +42,7 @@ from services.aggregator.posts import Post, apply, fields_of
 from services.aggregator.state import Aggregates
 from shared.topics import RECORD_TYPES, clean_topic
 
+log = logging.getLogger(__name__)
 POSTS_TABLE = "posts"
 # a batch of records: this many, or what arrived within this long (freshness pays at most that)
 BATCH_MAX = 1000
@@ -70,6 +74,7 @@ class Aggregator:
         self.partitions = partitions
         self.aggregates = Aggregates(bucket_seconds)
         self.recovered = False
+        self.crashed: str | None = None  # why the agent died; the worker is then stopped
         self._assigned_at = time.monotonic()
         self._type_of = {clean_topic(t): t for t in RECORD_TYPES}
         # the posts of the active partitions, as in the table (read without a RocksDB get)
@@ -98,6 +103,16 @@ class Aggregator:
         written to the table once each. Faust acknowledges a batch's records only after this
         loop body returns, so their offsets are never committed before their table writes."""
         stream = cast(faust.Stream[bytes], agent_stream)  # Faust's agents are given a Stream
+        try:
+            await self._aggregate_batches(stream)
+        except Exception as exc:
+            # Faust would leave a crashed agent dead in a live worker: stop the worker instead
+            # (main.py then starts it again in place); /healthz fails from here on.
+            self.crashed = repr(exc)
+            log.error("the aggregating agent crashed; stopping the worker", exc_info=exc)
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    async def _aggregate_batches(self, stream: faust.Stream[bytes]) -> None:
         async for events in stream.take_events(BATCH_MAX, within=BATCH_SECONDS):
             changed: dict[int, tuple[EventT, dict[bytes, Post]]] = {}
             for event in events:

@@ -6,13 +6,17 @@ from fastapi import FastAPI
 
 from services.cleaner.config import CleanerSettings
 from services.cleaner.loop import CleanerLoop
-from services.cleaner.metrics import METRICS
+from services.cleaner.metrics import LOOP_RESTARTS, METRICS
 from shared.http_service import loop_service_app
 
 
 def create_app(settings: CleanerSettings) -> FastAPI:
-    loop = CleanerLoop(settings)
-    app = loop_service_app(
-        "pinpipe cleaner", loop, METRICS.render, {"settings": settings.redacted()}
+    return loop_service_app(
+        "pinpipe cleaner",
+        lambda: CleanerLoop(settings),
+        METRICS.render,
+        {"settings": settings.redacted()},
+        settings.backoff(),
+        settings.kafka_bootstrap_servers,
+        LOOP_RESTARTS,
     )
-    return app

@@ -36,10 +36,11 @@ from services.cleaner.transactions import (
     PartitionProducers,
     within,
 )
-from shared.topics import DLQ_TOPIC, record_type_of
+from shared.kafka_admin import ensure_topics
+from shared.retry import Attempts, retry, sleep_or_stop
+from shared.topics import DLQ_TOPIC, clean_topics, raw_topics, record_type_of
 
 log = logging.getLogger(__name__)
-MAX_BACKOFF_SECONDS = 30.0
 
 
 class _HandOverBetweenBatches(ConsumerRebalanceListener):
@@ -77,6 +78,43 @@ class CleanerLoop:
         self.ready = False
 
     async def run(self, stop: asyncio.Event) -> None:
+        """Wait for the broker (creating the topics the cleaner needs), then clean until
+        ``stop``. A step that fails (a broker blip) is retried from where the loop is."""
+        settings = self.settings
+        backoff = settings.backoff()
+        await retry(
+            "kafka (cleaner topics)",
+            lambda: ensure_topics(
+                settings.kafka_bootstrap_servers,
+                [*clean_topics(), DLQ_TOPIC, *raw_topics(settings.topic_prefix)],
+                settings.topic_partitions,
+                settings.topic_replication_factor,
+            ),
+            backoff,
+            stop=stop,
+        )
+        consumer = await retry("kafka (cleaner consumer)", self._start_consumer, backoff, stop=stop)
+        self.consumer = consumer
+        failures = Attempts(backoff, "cleaning step")
+        try:
+            while not stop.is_set():
+                try:
+                    await self.step(consumer)
+                    failures.succeeded()
+                except Exception as exc:  # a broker blip: wait, then go on from where we are
+                    m.ERRORS.labels(reason=type(exc).__name__).inc()
+                    delay = failures.failed(exc)
+                    log.warning(
+                        "cleaning step failed; retrying",
+                        extra={"error": repr(exc), "attempt": failures.count, "delay": delay},
+                    )
+                    await sleep_or_stop(delay, stop)
+        finally:
+            self.ready = False
+            await consumer.stop()
+            await self.producers.stop()
+
+    async def _start_consumer(self) -> AIOKafkaConsumer:
         consumer = AIOKafkaConsumer(
             bootstrap_servers=self.settings.kafka_bootstrap_servers,
             group_id=self.settings.cleaner_app_id,
@@ -91,23 +129,13 @@ class CleanerLoop:
             pattern=self.settings.cleaner_raw_topic_pattern,
             listener=_HandOverBetweenBatches(self),
         )
-        await consumer.start()
-        self.consumer = consumer
-        backoff = 0.5
         try:
-            while not stop.is_set():
-                try:
-                    await self.step(consumer)
-                    backoff = 0.5
-                except Exception as exc:  # a broker blip: wait, then go on from where we are
-                    m.ERRORS.labels(reason=type(exc).__name__).inc()
-                    log.warning("cleaning step failed; retrying", extra={"error": repr(exc)})
-                    await asyncio.sleep(backoff)
-                    backoff = min(backoff * 2, MAX_BACKOFF_SECONDS)
-        finally:
-            self.ready = False
-            await consumer.stop()
-            await self.producers.stop()
+            await consumer.start()
+        except BaseException:
+            with contextlib.suppress(Exception):
+                await consumer.stop()
+            raise
+        return consumer
 
     async def step(self, consumer: AIOKafkaConsumer) -> None:
         """Fetch one batch, clean it, commit it (one transaction per partition)."""

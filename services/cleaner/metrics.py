@@ -30,3 +30,6 @@ ERRORS = METRICS.counter(
 DROPPED_BATCHES = METRICS.counter(
     "dropped_batches_total", "Batches fetched before a rebalance, left to the new owner"
 )
+LOOP_RESTARTS = METRICS.counter(
+    "loop_restarts_total", "Times the cleaning loop crashed and was started again in place"
+)

@@ -59,7 +59,7 @@ def run(
         posts = poster.replayed_posts(replay)
     else:
         engine = connect(settings.source_db_url.get_secret_value())
-        posts = poster.random_posts(engine, random.Random(seed_value))
+        posts = poster.random_posts(engine, random.Random(seed_value), backoff=settings.backoff())
     return asyncio.run(
         poster.run(
             settings.emulator_api_url,
@@ -76,5 +76,6 @@ def run(
             api_key=api_key or settings.emulator_api_key.get_secret_value() or None,
             seed=seed_value,
             sent_log=sent_log,
+            backoff=settings.backoff(),
         )
     )

@@ -8,6 +8,7 @@ SIGTERM/SIGINT let the post in flight finish; the run then ends and reports its 
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import random
 import signal
@@ -23,11 +24,13 @@ from sqlalchemy import Engine
 
 from services.emulator.client import IngestClient, Tally
 from services.emulator.metrics import POSTS
-from services.emulator.source_db import RowReader
+from services.emulator.source_db import RowReader, has_tables
+from shared.retry import Backoff, retry
 from shared.topics import RECORD_TYPES, RecordType, raw_batch_topic, raw_stream_topic
 
 Mode = Literal["batch", "stream", "both"]
 Post = dict[RecordType, dict[str, Any]]
+DEFAULT_BACKOFF = Backoff()
 JSON_V2 = {"Content-Type": "application/vnd.kafka.json.v2+json"}
 
 
@@ -40,15 +43,39 @@ class Pace:
     random_sleep: bool = False
 
 
-async def random_posts(engine: Engine, rng: random.Random, chunk: int = 50) -> AsyncIterator[Post]:
-    """Forever: a random row offset (repeats allowed), its rows of all three tables. Rows are
-    read ``chunk`` offsets at a time, off the event loop."""
-    reader = await asyncio.to_thread(RowReader, engine)
+class EmptySource(RuntimeError):
+    """The source database answers but has no rows to post (not worth waiting for)."""
+
+
+def _open_reader(engine: Engine) -> RowReader:
+    if not has_tables(engine):
+        raise EmptySource("the source database has no tables: run `pinpipe emulator seed-db`")
+    reader = RowReader(engine)
     if reader.rows == 0:
-        raise RuntimeError("the source database is empty: run `pinpipe emulator seed-db` first")
+        raise EmptySource("the source database is empty: run `pinpipe emulator seed-db` first")
+    return reader
+
+
+async def random_posts(
+    engine: Engine, rng: random.Random, chunk: int = 50, backoff: Backoff = DEFAULT_BACKOFF
+) -> AsyncIterator[Post]:
+    """Forever: a random row offset (repeats allowed), its rows of all three tables. Rows are
+    read ``chunk`` offsets at a time, off the event loop; while the database is away, reads
+    are retried with ``backoff``."""
+    reader = await retry(
+        "the source database",
+        lambda: asyncio.to_thread(_open_reader, engine),
+        backoff,
+        permanent=(EmptySource,),
+    )
     while True:
         offsets = [rng.randrange(reader.rows) for _ in range(chunk)]
-        for post in await asyncio.to_thread(reader.read, offsets):
+        chunk_posts = await retry(
+            "the source database",
+            functools.partial(asyncio.to_thread, reader.read, offsets),
+            backoff,
+        )
+        for post in chunk_posts:
             yield post
 
 
@@ -66,11 +93,26 @@ async def replayed_posts(path: Path) -> AsyncIterator[Post]:
 class Sender:
     """Sends batches of posts in the chosen mode(s)."""
 
-    def __init__(self, api: IngestClient, prefix: str, mode: Mode, headers: dict[str, str]) -> None:
+    def __init__(
+        self,
+        api: IngestClient,
+        prefix: str,
+        mode: Mode,
+        headers: dict[str, str],
+        backoff: Backoff = DEFAULT_BACKOFF,
+    ) -> None:
         self.api = api
         self.prefix = prefix
         self.mode = mode
         self.headers = headers
+        self.backoff = backoff
+
+    async def _describe(self, name: str) -> httpx.Response:
+        """DescribeStream; raises while the API is unreachable or answers 5xx."""
+        response = await self.api.client.get(f"/streams/{name}", headers=self.headers)
+        if response.status_code >= 500:
+            raise RuntimeError(f"DescribeStream {name}: HTTP {response.status_code}")
+        return response
 
     async def ensure_streams(self, shards: int) -> None:
         """Create the stream topics this run writes to, when they are missing."""
@@ -78,7 +120,11 @@ class Sender:
             return
         for record_type in RECORD_TYPES:
             name = raw_stream_topic(self.prefix, record_type)
-            found = await self.api.client.get(f"/streams/{name}", headers=self.headers)
+            found = await retry(
+                "the ingest API",
+                functools.partial(self._describe, name),
+                self.backoff,
+            )
             if (
                 found.status_code == 400
                 and found.json().get("__type") == "ResourceNotFoundException"
@@ -178,6 +224,7 @@ async def run(
     seed: int | None = None,
     sent_log: Path | None = None,
     on_progress: Callable[[Tally], None] | None = None,
+    backoff: Backoff = DEFAULT_BACKOFF,
 ) -> Tally:
     """Send ``count`` posts (all of ``posts`` when None) and return the tally.
 
@@ -196,7 +243,7 @@ async def run(
     started = time.monotonic()
     try:
         async with httpx.AsyncClient(base_url=api_url, timeout=30.0) as client:
-            sender = Sender(IngestClient(client, tally, rng), prefix, mode, headers)
+            sender = Sender(IngestClient(client, tally, rng), prefix, mode, headers, backoff)
             await sender.ensure_streams(shards)
 
             async def flush(batch: list[Post]) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import gc
 import logging
 from collections.abc import AsyncIterator
@@ -18,39 +20,63 @@ from services.ingest_api.middleware import RequestMetrics
 from services.ingest_api.producer import KafkaGateway
 from services.ingest_api.routes import service, streams, topics
 from services.ingest_api.stream_registry import StreamRegistry
+from shared.http_service import stop_process_on_fatal
 from shared.kafka_admin import ensure_topics
+from shared.retry import retry
 from shared.topics import raw_topics
 
 log = logging.getLogger(__name__)
 
 
-def create_app(settings: IngestSettings) -> FastAPI:
-    @asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        created: list[str] = []
-        if settings.ingest_create_raw_topics:
-            created = await ensure_topics(
+async def connect(
+    settings: IngestSettings, gateway: KafkaGateway, registry: StreamRegistry
+) -> None:
+    """Reach Kafka (waiting with backoff while it is away): create the raw topics, start the
+    producer, read the stream registry. Until this returns, /readyz and the data routes answer
+    503 (Retry-After) and the process stays up."""
+    backoff = settings.backoff()
+    created: list[str] = []
+    if settings.ingest_create_raw_topics:
+        created = await retry(
+            "kafka (raw topics)",
+            lambda: ensure_topics(
                 settings.kafka_bootstrap_servers,
                 raw_topics(settings.topic_prefix),
                 settings.topic_partitions,
                 settings.topic_replication_factor,
+            ),
+            backoff,
+        )
+    await retry("kafka (producer)", gateway.start, backoff)
+    await retry("kafka (stream registry)", registry.start, backoff)
+    for name in created:
+        if name.startswith(streams.STREAM_PREFIX):
+            await retry(
+                "kafka (stream registry)",
+                functools.partial(registry.record_created, name),
+                backoff,
             )
+    log.info("ingest api connected to kafka", extra={"settings": settings.redacted()})
+
+
+def create_app(settings: IngestSettings) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         gateway = KafkaGateway(settings)
-        await gateway.start()
         registry = StreamRegistry(gateway)
-        await registry.start()
-        for name in created:
-            if name.startswith(streams.STREAM_PREFIX):
-                await registry.record_created(name)
         app.state.gateway = gateway
         app.state.stream_registry = registry
+        connecting = asyncio.create_task(connect(settings, gateway, registry), name="connect")
+        connecting.add_done_callback(stop_process_on_fatal(app))
         # Long-lived start-up objects leave the collector's view: shorter GC pauses under load.
         gc.collect()
         gc.freeze()
-        log.info("ingest api ready", extra={"settings": settings.redacted()})
+        log.info("ingest api started", extra={"settings": settings.redacted()})
         try:
             yield
         finally:
+            connecting.cancel()
+            await asyncio.gather(connecting, return_exceptions=True)
             await gateway.stop()  # after uvicorn finished the in-flight requests
 
     app = FastAPI(

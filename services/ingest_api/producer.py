@@ -4,6 +4,7 @@ topic administration the streams API needs (create, delete, retention, first off
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from typing import Any
@@ -33,29 +34,51 @@ class KafkaGateway:
 
     def __init__(self, settings: IngestSettings) -> None:
         self.settings = settings
-        bootstrap = settings.kafka_bootstrap_servers
-        self.producer = AIOKafkaProducer(
-            bootstrap_servers=bootstrap,
-            client_id="pinpipe-ingest-api",
-            acks="all",
-            enable_idempotence=True,
-            linger_ms=settings.ingest_linger_ms,
-            max_batch_size=256 * 1024,
-            request_timeout_ms=settings.ingest_produce_timeout_ms,
-            max_request_size=2 * 1024 * 1024,
-        )
-        self.admin = AIOKafkaAdminClient(
-            bootstrap_servers=bootstrap, client_id="pinpipe-ingest-admin"
-        )
+        self._producer: AIOKafkaProducer | None = None
+        self._admin_client: AIOKafkaAdminClient | None = None
         self._offsets: AIOKafkaConsumer | None = None
         self._partitions: dict[str, list[int]] = {}
         self._refreshed_at = 0.0
         self._refresh_lock = asyncio.Lock()
         self.started = False
 
+    @property
+    def producer(self) -> AIOKafkaProducer:
+        if self._producer is None or not self.started:
+            raise BrokerUnavailable("not connected to Kafka yet")
+        return self._producer
+
+    @property
+    def admin(self) -> AIOKafkaAdminClient:
+        if self._admin_client is None or not self.started:
+            raise BrokerUnavailable("not connected to Kafka yet")
+        return self._admin_client
+
     async def start(self) -> None:
-        await self.producer.start()
-        await self.admin.start()
+        """Connect: raises when the broker cannot be reached (the caller retries; each attempt
+        starts new clients)."""
+        bootstrap = self.settings.kafka_bootstrap_servers
+        producer = AIOKafkaProducer(
+            bootstrap_servers=bootstrap,
+            client_id="pinpipe-ingest-api",
+            acks="all",
+            enable_idempotence=True,
+            linger_ms=self.settings.ingest_linger_ms,
+            max_batch_size=256 * 1024,
+            request_timeout_ms=self.settings.ingest_produce_timeout_ms,
+            max_request_size=2 * 1024 * 1024,
+        )
+        admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, client_id="pinpipe-ingest-admin")
+        try:
+            await producer.start()
+            await admin.start()
+        except BaseException:
+            with contextlib.suppress(Exception):
+                await producer.stop()
+            with contextlib.suppress(Exception):
+                await admin.close()
+            raise
+        self._producer, self._admin_client = producer, admin
         self.started = True
         await self.refresh_metadata(force=True)
 
@@ -63,8 +86,9 @@ class KafkaGateway:
         """Flush what is buffered (in-flight requests get their acks), then close."""
         if self.started:
             self.started = False
-            await self.producer.stop()
-            await self.admin.close()
+            assert self._producer is not None and self._admin_client is not None
+            await self._producer.stop()
+            await self._admin_client.close()
             if self._offsets is not None:
                 await self._offsets.stop()
 
@@ -79,6 +103,8 @@ class KafkaGateway:
                 cluster = await asyncio.wait_for(
                     self.producer.client.fetch_all_metadata(), ADMIN_TIMEOUT_SECONDS
                 )
+            except BrokerUnavailable:
+                raise
             except (KafkaError, *BROKER_DOWN_ERRORS) as exc:
                 raise BrokerUnavailable(repr(exc)) from exc
             self._partitions = {

@@ -19,3 +19,6 @@ CONSUMER_LAG = METRICS.gauge(
     "Records not yet in a committed file, by partition (high watermark - committed offset)",
     ["topic", "partition"],
 )
+LOOP_RESTARTS = METRICS.counter(
+    "loop_restarts_total", "Times the sink loop crashed and was started again in place"
+)

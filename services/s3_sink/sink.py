@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import logging
 import re
 import time
@@ -33,13 +34,14 @@ from aiokafka.structs import ConsumerRecord
 from services.s3_sink import metrics as m
 from services.s3_sink.config import SinkSettings
 from services.s3_sink.tables import Columns, Unreadable, to_lake_table
+from shared.kafka_admin import ensure_topics
 from shared.lake import Lake, Zone, relative_path
 from shared.lake_writer import parquet_bytes, write_durably
 from shared.models import DlqEntry
+from shared.retry import Attempts, retry
 from shared.topics import DLQ_TOPIC, RecordType, record_type_of
 
 log = logging.getLogger(__name__)
-MAX_BACKOFF_SECONDS = 30.0
 POLL_MS = 500
 DAY_MS = 86_400_000
 
@@ -96,36 +98,50 @@ class ParquetSink:
         self.in_flight: dict[TopicPartition, asyncio.Task[None]] = {}
         self.consumer: AIOKafkaConsumer | None = None
         self.producer: AIOKafkaProducer | None = None
-        self.ready = False
+        self.running = False  # connected to Kafka and consuming
+        self.lake_reachable = False  # the last write (or the start-up check) succeeded
         self.clean_pattern = re.compile(settings.sink_clean_topic_pattern)
         patterns = [settings.sink_clean_topic_pattern, settings.sink_raw_topic_pattern]
         self.pattern = "|".join(f"(?:{p})" for p in patterns if p)
+
+    @property
+    def ready(self) -> bool:
+        """Consuming, and the lake took the last write: /readyz."""
+        return self.running and self.lake_reachable
 
     def zone_of(self, topic: str) -> Zone:
         return "clean" if self.clean_pattern.search(topic) else "raw"
 
     async def run(self, stop: asyncio.Event) -> None:
-        consumer = AIOKafkaConsumer(
-            bootstrap_servers=self.settings.kafka_bootstrap_servers,
-            group_id=self.settings.sink_group_id,
-            client_id="pinpipe-s3-sink",
-            enable_auto_commit=False,
-            auto_offset_reset="earliest",
-            isolation_level="read_committed",  # the cleaner writes clean topics in transactions
-            metadata_max_age_ms=5_000,  # find new raw topics quickly
-            max_poll_interval_ms=600_000,  # a lake outage may hold the loop this long
+        """Wait for the broker (creating the DLQ) and the lake, then sink until ``stop``;
+        what is buffered is written before it returns."""
+        settings = self.settings
+        backoff = settings.backoff()
+        await retry(
+            "kafka (sink topics)",
+            lambda: ensure_topics(
+                settings.kafka_bootstrap_servers,
+                [DLQ_TOPIC],  # takes clean records that fit no schema
+                settings.topic_partitions,
+                settings.topic_replication_factor,
+            ),
+            backoff,
+            stop=stop,
         )
-        producer = AIOKafkaProducer(
-            bootstrap_servers=self.settings.kafka_bootstrap_servers,
-            client_id="pinpipe-s3-sink-dlq",
-            acks="all",
-            enable_idempotence=True,
+        await retry("the lake", lambda: asyncio.to_thread(self.lake.check), backoff, stop=stop)
+        self.lake_reachable = True
+        producer = await retry(
+            "kafka (sink DLQ producer)", self._start_producer, backoff, stop=stop
         )
-        consumer.subscribe(pattern=self.pattern, listener=_DropOnRevoke(self))
-        await producer.start()
-        await consumer.start()
+        try:
+            consumer = await retry(
+                "kafka (sink consumer)", self._start_consumer, backoff, stop=stop
+            )
+        except BaseException:
+            await producer.stop()
+            raise
         self.consumer, self.producer = consumer, producer
-        self.ready = True
+        self.running = True
         try:
             while not stop.is_set():
                 batches = await consumer.getmany(timeout_ms=POLL_MS, max_records=10_000)
@@ -136,9 +152,34 @@ class ParquetSink:
                 self._report_lag(consumer)
             await self.flush_all()
         finally:
-            self.ready = False
+            self.running = False
             await consumer.stop()
             await producer.stop()
+
+    async def _start_producer(self) -> AIOKafkaProducer:
+        producer = AIOKafkaProducer(
+            bootstrap_servers=self.settings.kafka_bootstrap_servers,
+            client_id="pinpipe-s3-sink-dlq",
+            acks="all",
+            enable_idempotence=True,
+        )
+        await _start_or_stop(producer)
+        return producer
+
+    async def _start_consumer(self) -> AIOKafkaConsumer:
+        consumer = AIOKafkaConsumer(
+            bootstrap_servers=self.settings.kafka_bootstrap_servers,
+            group_id=self.settings.sink_group_id,
+            client_id="pinpipe-s3-sink",
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            isolation_level="read_committed",  # the cleaner writes clean topics in transactions
+            metadata_max_age_ms=5_000,  # find new raw topics quickly
+            max_poll_interval_ms=600_000,  # a lake outage may hold the loop this long
+        )
+        consumer.subscribe(pattern=self.pattern, listener=_DropOnRevoke(self))
+        await _start_or_stop(consumer)
+        return consumer
 
     async def _add_messages(
         self, tp: TopicPartition, messages: list[ConsumerRecord[bytes, bytes]]
@@ -267,19 +308,23 @@ class ParquetSink:
         m.FLUSH_SECONDS.labels(zone=buffer.zone).observe(time.perf_counter() - started)
 
     async def _write(self, relative: str, data: bytes) -> None:
-        backoff = 0.5
+        """Write until it succeeds: while the store is down, with backoff and not ready."""
+        failures = Attempts(self.settings.backoff(), "the lake")
         while True:
             try:
                 await asyncio.to_thread(write_durably, self.lake, relative, data)
+                failures.succeeded()
+                self.lake_reachable = True
                 return
             except Exception as exc:  # the store is slow or down (s3fs raises more than OSError)
+                self.lake_reachable = False
                 m.ERRORS.labels(reason=type(exc).__name__).inc()
+                delay = failures.failed(exc)
                 log.warning(
                     "lake write failed; retrying",
-                    extra={"path": relative, "error": repr(exc), "backoff": backoff},
+                    extra={"path": relative, "error": repr(exc), "delay": round(delay, 2)},
                 )
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, MAX_BACKOFF_SECONDS)
+                await asyncio.sleep(delay)
 
     async def _commit(self, tp: TopicPartition, offset: int) -> None:
         """Commit past a durable file. A failure stops the loop: buffers of the partition may
@@ -318,3 +363,13 @@ class ParquetSink:
             highwater = consumer.highwater(tp)
             if highwater is not None:
                 m.CONSUMER_LAG.labels(tp.topic, str(tp.partition)).set(max(highwater - offset, 0))
+
+
+async def _start_or_stop(client: AIOKafkaConsumer | AIOKafkaProducer) -> None:
+    """Start a Kafka client; one that fails to start is stopped (a new one is made to retry)."""
+    try:
+        await client.start()
+    except BaseException:
+        with contextlib.suppress(Exception):
+            await client.stop()
+        raise
