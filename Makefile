@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: help setup setup-test up down test test-unit lint bench image clean
+.PHONY: help setup setup-test up down status test test-unit lint bench image clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-11s %s\n", $$1, $$2}'
@@ -25,12 +25,15 @@ setup-test: setup ## setup, plus what the tests use: SeaweedFS (built once), Pos
 	@bash infra/require.sh go curl postgres mariadb podman runc debootstrap prometheus
 	@bash infra/s3/seaweedfs.sh install
 
-up: setup ## Start Kafka and the five services locally (OBSERVE=1: and Prometheus), print the URLs; Ctrl-C stops all
+up: setup ## Start Kafka and the five services under a supervisor (OBSERVE=1: and Prometheus); Ctrl-C stops all
 	@$(if $(OBSERVE),bash infra/require.sh prometheus)
 	$(VENV)/bin/pinpipe up $(if $(OBSERVE),--observe)
 
-down: ## Stop a detached `pinpipe up --detach`
+down: ## Stop a `pinpipe up` run (foreground or --detach)
 	$(VENV)/bin/pinpipe down
+
+status: ## Each service of a `pinpipe up` run: pid, state, readiness, restarts, uptime
+	@$(VENV)/bin/pinpipe status
 
 test: setup-test ## Unit, integration (real Kafka, real S3) and end-to-end tests
 	$(VENV)/bin/pytest -p no:cacheprovider

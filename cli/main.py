@@ -1,4 +1,4 @@
-"""``pinpipe``: one subcommand per service, plus ``query``, ``up`` and ``down``.
+"""``pinpipe``: one subcommand per service, plus ``query``, ``up``, ``status`` and ``down``.
 
 Service modules are imported inside each command so that ``pinpipe --help`` stays fast and a
 command only loads what it runs.
@@ -317,38 +317,64 @@ def lake_import(
 
 @app.command()
 def up(
-    detach: Annotated[bool, typer.Option(help="Return once every service is ready")] = False,
+    detach: Annotated[
+        bool, typer.Option(help="Supervise in the background; return once every service is ready")
+    ] = False,
     emulator: Annotated[bool, typer.Option(help="Also run the emulator at a gentle rate")] = True,
     kafka: Annotated[
         bool,
-        typer.Option(
-            help="Start the local broker; --no-kafka uses PINPIPE_KAFKA_BOOTSTRAP_SERVERS"
-        ),
+        typer.Option(help="Run the local broker; --no-kafka uses PINPIPE_KAFKA_BOOTSTRAP_SERVERS"),
     ] = True,
     observe: Annotated[
         bool,
         typer.Option(
-            help="Also start Prometheus (Debian's prometheus) scraping every service's /metrics"
+            help="Also run Prometheus (Debian's prometheus) scraping every service's /metrics"
         ),
     ] = False,
     prometheus_port: Annotated[
         int, typer.Option(help="Prometheus' port on 127.0.0.1, with --observe")
     ] = 9090,
 ) -> None:
-    """Start Kafka and every service locally; logs under ./var/log. Ctrl-C stops everything."""
-    from cli.stack import Stack
+    """Run Kafka and every service locally under a supervisor that restarts whatever exits
+    (with backoff); logs under ./var/log. Ctrl-C stops everything."""
+    from cli.stack import Options, Stack
 
-    Stack.from_environment(prometheus_port).up(
-        detach=detach, with_emulator=emulator, with_kafka=kafka, observe=observe
+    try:
+        Stack.here().up(Options(emulator, kafka, observe, prometheus_port), detach=detach)
+    except RuntimeError as exc:
+        typer.echo(f"pinpipe up: {exc}", err=True)
+        raise typer.Exit(code=1) from exc
+
+
+@app.command()
+def status(
+    json_output: Annotated[bool, typer.Option("--json", help="Print JSON")] = False,
+) -> None:
+    """Each service of a `pinpipe up` run: pid, state, readiness, restarts, uptime. Exit code
+    3 when nothing runs."""
+    import json
+
+    from cli.stack import Stack, format_status
+
+    current = Stack.here().status()
+    if current is None:
+        if json_output:
+            typer.echo(json.dumps({"up": False}))
+        else:
+            typer.echo("pinpipe is not running (start it with: pinpipe up)")
+        raise typer.Exit(code=3)
+    typer.echo(
+        json.dumps({"up": True, **current}, indent=1) if json_output else format_status(current)
     )
 
 
 @app.command()
 def down() -> None:
-    """Stop a detached `pinpipe up` (services, then Kafka)."""
+    """Stop a `pinpipe up` run (its supervisor stops the emulator first, Kafka last)."""
     from cli.stack import Stack
 
-    Stack.from_environment().down()
+    if not Stack.here().down():
+        typer.echo("pinpipe is not running")
 
 
 if __name__ == "__main__":

@@ -1,6 +1,10 @@
-"""The local stack behind ``pinpipe up`` / ``pinpipe down``: Kafka (infra/kafka/kafka.sh) and
-the five services as child processes (and Prometheus with ``--observe``), logs under
-``var/log``, pid files under ``var/run``.
+"""The local stack behind ``pinpipe up`` / ``status`` / ``down``: Kafka (``infra/kafka/kafka.sh
+run``) and the five services (and Prometheus with ``--observe``) as children of a supervisor
+(:mod:`cli.supervisor`) that restarts whatever exits; logs under ``var/log``, the run's state
+in ``var/run/stack.json``.
+
+``up`` runs the supervisor in the foreground (Ctrl-C stops everything); ``up --detach`` runs the
+same command as a background process of its own and returns once every service is ready.
 """
 
 from __future__ import annotations
@@ -10,13 +14,22 @@ import signal
 import subprocess
 import sys
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
-
-import httpx
+from typing import Any
 
 from cli.observe import DEFAULT_PORT as DEFAULT_PROMETHEUS_PORT
 from cli.observe import prometheus_command
+from cli.process_identity import ProcessIdentity
+from cli.supervisor import (
+    STOP_TIMEOUT_SECONDS,
+    Program,
+    Supervisor,
+    probe,
+    read_state,
+    say,
+    stop_process,
+)
 from services.aggregator.config import AggregatorSettings
 from services.cleaner.config import CleanerSettings
 from services.emulator.config import EmulatorSettings
@@ -26,161 +39,232 @@ from shared.settings import DEFAULT_VAR_DIR
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 KAFKA_SCRIPT = REPO_ROOT / "infra" / "kafka" / "kafka.sh"
-READY_TIMEOUT_SECONDS = 120.0
-STOP_TIMEOUT_SECONDS = 20.0
-
-
-@dataclass(frozen=True)
-class Service:
-    name: str
-    command: list[str]  # pinpipe subcommand
-    base_url: str
-    ready_path: str
-    urls: tuple[tuple[str, str], ...]  # (label, path) printed once ready
-    program: list[str] | None = None  # not a pinpipe service: the command to run instead
+KAFKA_JARS = REPO_ROOT / "var" / "kafka"  # where `make setup` resolved the jars
+READY_TIMEOUT_SECONDS = 180.0
+# the emulator stops first (nothing posts into a stopping pipeline), Kafka last
+STOP_ORDER = ["emulator", "prometheus", "ingest-api", "cleaner", "aggregator", "sink", "kafka"]
 
 
 def _base(host: str, port: int) -> str:
     return f"http://{host}:{port}"
 
 
-def _say(message: str, *, err: bool = False) -> None:
-    """Print, never failing: a closed terminal or pipe must not stop a shutdown half-way."""
-    try:
-        print(message, file=sys.stderr if err else sys.stdout, flush=True)
-    except OSError:
-        pass
+@dataclass(frozen=True)
+class Options:
+    """What ``pinpipe up`` starts."""
 
+    emulator: bool = True
+    kafka: bool = True
+    observe: bool = False
+    prometheus_port: int = DEFAULT_PROMETHEUS_PORT
 
-class _Stop(Exception):
-    """SIGTERM or SIGHUP asked the foreground `pinpipe up` to stop."""
-
-
-def _raise_stop(signum: int, _frame: object) -> None:
-    raise _Stop(signal.Signals(signum).name)
+    def arguments(self) -> list[str]:
+        """The same options as ``pinpipe up`` arguments (for the detached supervisor)."""
+        return [
+            "--emulator" if self.emulator else "--no-emulator",
+            "--kafka" if self.kafka else "--no-kafka",
+            "--observe" if self.observe else "--no-observe",
+            f"--prometheus-port={self.prometheus_port}",
+        ]
 
 
 class Stack:
-    def __init__(self, var_dir: Path, kafka_port: int, services: list[Service]) -> None:
+    def __init__(self, var_dir: Path) -> None:
         self.var_dir = var_dir
         self.log_dir = var_dir / "log"
         self.run_dir = var_dir / "run"
-        self.kafka_port = kafka_port
-        self.services = services
-        self._ready: set[str] = set()
 
     @classmethod
-    def from_environment(cls, prometheus_port: int = DEFAULT_PROMETHEUS_PORT) -> Stack:
+    def here(cls) -> Stack:
+        return cls(DEFAULT_VAR_DIR.resolve())
+
+    # -- what runs --------------------------------------------------------------------------
+    def programs(self, options: Options) -> list[list[Program]]:
+        """Start-up groups, each started once the previous one is ready."""
         ingest, cleaner, aggregator = IngestSettings(), CleanerSettings(), AggregatorSettings()
         sink, emulator = SinkSettings(), EmulatorSettings()
-        first_broker = ingest.kafka_bootstrap_servers.split(",")[0]
+        pinpipe = [sys.executable, "-m", "cli.main"]
+
+        def service(command: str, base: str, *urls: tuple[str, str]) -> Program:
+            return Program(
+                command.split()[0],
+                [*pinpipe, *command.split()],
+                base + "/readyz",
+                tuple((label, base + path) for label, path in urls),
+            )
+
+        ingest_base = _base(ingest.ingest_host, ingest.ingest_port)
+        aggregator_base = _base(aggregator.aggregator_web_host, aggregator.aggregator_web_port)
+        cleaner_base = _base(cleaner.cleaner_web_host, cleaner.cleaner_web_port)
+        sink_base = _base(sink.sink_host, sink.sink_port)
+        emulator_base = _base(emulator.emulator_metrics_host, emulator.emulator_metrics_port)
         services = [
-            Service(
-                "ingest-api",
-                ["ingest-api"],
-                _base(ingest.ingest_host, ingest.ingest_port),
-                "/readyz",
-                (("ingest API docs", "/docs"), ("ingest API metrics", "/metrics")),
-            ),
-            Service(
-                "cleaner",
-                ["cleaner"],
-                _base(cleaner.cleaner_web_host, cleaner.cleaner_web_port),
-                "/readyz",
-                (("cleaner metrics", "/metrics"),),
-            ),
-            Service(
+            service("ingest-api", ingest_base, ("ingest API docs", "/docs")),
+            service("cleaner", cleaner_base, ("cleaner metrics", "/metrics")),
+            service(
                 "aggregator",
-                ["aggregator"],
-                _base(aggregator.aggregator_web_host, aggregator.aggregator_web_port),
-                "/readyz",
-                (
-                    ("aggregates", "/aggregates/posts-per-country"),
-                    ("aggregator metrics", "/metrics"),
-                ),
+                aggregator_base,
+                ("aggregates", "/aggregates/posts-per-country"),
+                ("aggregator metrics", "/metrics"),
             ),
-            Service(
-                "sink",
-                ["sink"],
-                _base(sink.sink_host, sink.sink_port),
-                "/readyz",
-                (("sink metrics", "/metrics"),),
-            ),
-            Service(
-                "emulator",
-                ["emulator", "run"],
-                _base(emulator.emulator_metrics_host, emulator.emulator_metrics_port),
-                "/readyz",
-                (("emulator metrics", "/metrics"),),
-            ),
-            # started by `up --observe` only (its command is written then); `down` stops it
-            Service(
-                "prometheus",
-                [],
-                _base("127.0.0.1", prometheus_port),
-                "/-/ready",
-                (("prometheus", "/graph"), ("prometheus targets", "/targets")),
-            ),
+            service("sink", sink_base, ("sink metrics", "/metrics")),
         ]
-        return cls(DEFAULT_VAR_DIR.resolve(), int(first_broker.rsplit(":", 1)[1]), services)
+        groups: list[list[Program]] = []
+        if options.kafka:
+            groups.append([self._kafka_program(ingest.kafka_bootstrap_servers)])
+        groups.append(services)
+        if options.emulator:
+            groups.append(
+                [service("emulator run", emulator_base, ("emulator metrics", "/metrics"))]
+            )
+        if options.observe:
+            targets = {p.name: p.ready_url.rsplit("/", 1)[0] for g in groups for p in g}
+            targets.pop("kafka", None)
+            base = _base("127.0.0.1", options.prometheus_port)
+            groups.append(
+                [
+                    Program(
+                        "prometheus",
+                        prometheus_command(self.var_dir, options.prometheus_port, targets),
+                        base + "/-/ready",
+                        (
+                            ("prometheus", base + "/graph"),
+                            ("prometheus targets", base + "/targets"),
+                        ),
+                    )
+                ]
+            )
+        return groups
 
-    # -- Kafka ------------------------------------------------------------------------------
-    def _kafka(self, action: str) -> None:
-        env = {
-            **os.environ,
-            "KAFKA_PORT": str(self.kafka_port),
-            "KAFKA_HOME": str(self.var_dir / "kafka"),
+    def _kafka_program(self, bootstrap_servers: str) -> Program:
+        port = int(bootstrap_servers.split(",")[0].rsplit(":", 1)[1])
+        return Program(
+            "kafka",
+            ["bash", str(KAFKA_SCRIPT), "run"],
+            f"kafka://127.0.0.1:{port}",
+            (("kafka", f"127.0.0.1:{port}"),),
+        )
+
+    def _kafka_env(self, bootstrap_servers: str) -> dict[str, str]:
+        port = bootstrap_servers.split(",")[0].rsplit(":", 1)[1]
+        return {
+            "KAFKA_PORT": port,
+            "KAFKA_HOME": str(KAFKA_JARS),
+            "KAFKA_STATE_DIR": str(self.var_dir / "kafka" / f"run-{port}"),
         }
-        subprocess.run(["bash", str(KAFKA_SCRIPT), action], env=env, check=True)
 
-    # -- processes --------------------------------------------------------------------------
-    @property
-    def _kafka_marker(self) -> Path:
-        """Present while Kafka was started by `up` (and so is `down`'s to stop)."""
-        return self.run_dir / "kafka.managed"
+    # -- up ---------------------------------------------------------------------------------
+    def running(self) -> dict[str, Any] | None:
+        """The state of a run whose supervisor is alive, else None."""
+        state = read_state(self.run_dir)
+        if state is None or not state.get("supervisor"):
+            return None
+        if not ProcessIdentity.from_json(state["supervisor"]).alive:
+            return None
+        return state
 
-    def _pidfile(self, name: str) -> Path:
-        return self.run_dir / f"{name}.pid"
+    def leftovers(self) -> list[str]:
+        """Children of a supervisor that died without stopping them (kill -9)."""
+        state = read_state(self.run_dir)
+        if state is None:
+            return []
+        return [
+            f"{c['name']} (pid {c['identity']['pid']})"
+            for c in state["children"]
+            if c.get("identity") and ProcessIdentity.from_json(c["identity"]).alive
+        ]
 
-    def _start(self, service: Service) -> subprocess.Popen[bytes]:
+    def up(self, options: Options, *, detach: bool) -> None:
+        running = self.running()
+        if running is not None:
+            raise RuntimeError(
+                f"pinpipe is already up (supervisor pid {running['supervisor']['pid']}): "
+                "`pinpipe status` shows it, `pinpipe down` stops it"
+            )
+        if left := self.leftovers():
+            raise RuntimeError(
+                f"a previous run left {', '.join(left)} running: `pinpipe down` stops them"
+            )
+        if detach:
+            self._up_detached(options)
+        else:
+            self._up_foreground(options)
+
+    def _up_detached(self, options: Options) -> None:
+        """Run ``pinpipe up`` (foreground) as a background process of its own; return once
+        every program is ready, or fail with its log."""
         self.log_dir.mkdir(parents=True, exist_ok=True)
         self.run_dir.mkdir(parents=True, exist_ok=True)
-        log = open(self.log_dir / f"{service.name}.log", "ab")
-        process = subprocess.Popen(
-            service.program or [sys.executable, "-m", "cli.main", *service.command],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            cwd=os.getcwd(),
-            start_new_session=True,
-        )
-        self._pidfile(service.name).write_text(str(process.pid))
-        return process
+        (self.run_dir / "stack.json").unlink(missing_ok=True)
+        log_path = self.log_dir / "supervisor.log"
+        with open(log_path, "ab") as log:
+            supervisor = subprocess.Popen(
+                [sys.executable, "-m", "cli.main", "up", *options.arguments()],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+            )
+        say(f"supervisor started in the background (pid {supervisor.pid}; log: {log_path})")
+        deadline = time.monotonic() + READY_TIMEOUT_SECONDS + 60
+        shown: set[str] = set()
+        while True:
+            state = read_state(self.run_dir) or {"children": [], "up": False}
+            for child in state["children"]:
+                if child["state"] == "running" and child["name"] not in shown:
+                    shown.add(child["name"])
+                    say(f"  ready: {child['name']}")
+            if state["up"]:
+                break
+            if supervisor.poll() is not None or time.monotonic() > deadline:
+                tail = "\n".join(log_path.read_text(errors="replace").splitlines()[-40:])
+                raise RuntimeError(f"pinpipe did not come up; the supervisor's log:\n{tail}")
+            time.sleep(0.5)
+        self._print_urls(self.programs(options))
+        say("\nstatus: pinpipe status   stop: pinpipe down   (or: make down)")
 
-    def _wait_ready(self, processes: dict[str, subprocess.Popen[bytes]]) -> None:
-        deadline = time.monotonic() + READY_TIMEOUT_SECONDS
-        pending = {
-            s.name: s for s in self.services if s.name in processes and s.name not in self._ready
-        }
-        with httpx.Client(timeout=2.0) as client:
-            while pending:
-                for name, service in list(pending.items()):
-                    if processes[name].poll() is not None:
-                        raise RuntimeError(
-                            f"{name} exited during start-up; see {self.log_dir / name}.log"
-                        )
-                    try:
-                        if client.get(service.base_url + service.ready_path).status_code == 200:
-                            _say(f"  ready: {name}")
-                            self._ready.add(name)
-                            del pending[name]
-                    except httpx.TransportError:
-                        pass
-                if pending and time.monotonic() > deadline:
-                    raise RuntimeError(
-                        f"not ready after {READY_TIMEOUT_SECONDS:.0f}s: {', '.join(pending)}"
-                    )
-                time.sleep(0.5)
+    def _up_foreground(self, options: Options) -> None:
+        groups = self.programs(options)
+        stop_signal: list[str] = []
+
+        def request_stop(signum: int, _frame: object) -> None:
+            stop_signal.append(signal.Signals(signum).name)
+
+        for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+            signal.signal(signum, request_stop)
+        supervisor = Supervisor(
+            self.run_dir, self.log_dir, self._environment(), stopping=lambda: bool(stop_signal)
+        )
+        supervisor.write_state()
+        try:
+            for group in groups:
+                if any(p.name == "emulator" for p in group):
+                    self._ensure_source_db()
+                started = [supervisor.start(program) for program in group]
+                supervisor.wait_ready(started, READY_TIMEOUT_SECONDS)
+                if stop_signal:
+                    break
+            else:
+                supervisor.up = True
+                supervisor.write_state()
+                say(f"\npinpipe is up (supervisor pid {os.getpid()}; logs: {self.log_dir})")
+                self._print_urls(groups)
+                say("\nCtrl-C (or pinpipe down) stops everything; what exits is restarted.")
+                supervisor.supervise()
+            say(f"\nstopping ({stop_signal[0]})…")
+        except BaseException as exc:
+            say(f"pinpipe up failed: {exc}", err=True)
+            raise
+        finally:
+            for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+                signal.signal(signum, signal.SIG_IGN)  # a second Ctrl-C must not cut the stop
+            supervisor.stop_all(STOP_ORDER)
+            (self.run_dir / "stack.json").unlink(missing_ok=True)
+
+    def _environment(self) -> dict[str, str]:
+        """The children's environment: this one, plus where `kafka.sh run` keeps its state."""
+        bootstrap = IngestSettings().kafka_bootstrap_servers
+        return {**os.environ, **self._kafka_env(bootstrap)}
 
     def _ensure_source_db(self) -> None:
         from services.emulator.main import seed_db
@@ -188,111 +272,94 @@ class Stack:
 
         settings = EmulatorSettings()
         if not has_tables(connect(settings.source_db_url.get_secret_value())):
-            _say("creating the source database (11,000 generated posts)")
+            say("creating the source database (11,000 generated posts)")
             seed_db(settings, None, 11_000, 100, None)
 
-    def up(
-        self, *, detach: bool, with_emulator: bool, with_kafka: bool = True, observe: bool = False
-    ) -> None:
-        self.run_dir.mkdir(parents=True, exist_ok=True)
-        if with_kafka:
-            self._kafka("start")
-            self._kafka_marker.touch()
-        services = [
-            s
-            for s in self.services
-            if (with_emulator or s.name != "emulator") and (observe or s.name != "prometheus")
-        ]
-        if observe:
-            services = [self._with_prometheus_command(s, services) for s in services]
-        if with_emulator:
-            self._ensure_source_db()
-        processes: dict[str, subprocess.Popen[bytes]] = {}
-        try:
-            # The emulator starts once the API it posts to is ready; Prometheus last.
-            for group in (
-                [s for s in services if s.name not in ("emulator", "prometheus")],
-                [s for s in services if s.name == "emulator"],
-                [s for s in services if s.name == "prometheus"],
-            ):
-                for service in group:
-                    processes[service.name] = self._start(service)
-                self._wait_ready(processes)
-        except BaseException:
-            self.down()
-            raise
-        _say(f"\npinpipe is up (logs: {self.log_dir}); Kafka on 127.0.0.1:{self.kafka_port}")
-        for service in services:
-            for label, path in service.urls:
-                _say(f"  {label:<20} {service.base_url}{path}")
-        if detach:
-            _say("\nstop it with: pinpipe down   (or: make down)")
-            return
-        _say("\nCtrl-C stops everything.")
-        signal.signal(signal.SIGTERM, _raise_stop)
-        signal.signal(signal.SIGHUP, _raise_stop)
-        try:
-            while True:
-                dead = [n for n, p in processes.items() if p.poll() is not None]
-                if dead:
-                    _say(f"{', '.join(dead)} exited; see {self.log_dir}; stopping", err=True)
-                    break
-                time.sleep(1.0)
-        except (KeyboardInterrupt, _Stop):
-            _say("\nstopping…")
-        finally:
-            for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-                signal.signal(signum, signal.SIG_IGN)  # a second Ctrl-C must not cut the stop short
-            self.down()
+    def _print_urls(self, groups: list[list[Program]]) -> None:
+        say("")
+        for group in groups:
+            for program in group:
+                for label, url in program.urls:
+                    say(f"  {label:<20} {url}")
 
-    def _with_prometheus_command(self, service: Service, services: list[Service]) -> Service:
-        """The prometheus entry with its command: scraping every other service started."""
-        if service.name != "prometheus":
-            return service
-        port = int(service.base_url.rsplit(":", 1)[1])
-        targets = {s.name: s.base_url for s in services if s.name != "prometheus"}
-        return replace(service, program=prometheus_command(self.var_dir, port, targets))
+    # -- status -----------------------------------------------------------------------------
+    def status(self) -> dict[str, Any] | None:
+        """Each program with its pid, state, live readiness, restarts and uptime; None when
+        no supervisor runs."""
+        state = self.running()
+        if state is None:
+            return None
+        now = time.time()
+        return {
+            "supervisor_pid": state["supervisor"]["pid"],
+            "up_seconds": round(now - state["started_at"], 1),
+            "services": [
+                {
+                    "name": child["name"],
+                    "pid": child["identity"]["pid"] if child["identity"] else None,
+                    "state": child["state"],
+                    "ready": child["identity"] is not None and probe(child["ready_url"], 1.0),
+                    "restarts": child["restarts"],
+                    "uptime_seconds": round(now - child["started_at"], 1)
+                    if child["identity"]
+                    else None,
+                    "last_exit": child["last_exit"],
+                    "log": child["log"],
+                }
+                for child in state["children"]
+            ],
+        }
 
-    def down(self) -> None:
-        """Stop every service with a pid file (SIGTERM, then SIGKILL after a grace period),
-        emulator first so nothing posts into a stopping pipeline, then Kafka."""
-        for service in reversed(self.services):
-            pidfile = self._pidfile(service.name)
-            if not pidfile.exists():
-                continue
-            pid = int(pidfile.read_text())
-            _stop_process(pid, service.name)
-            pidfile.unlink(missing_ok=True)
-        if self._kafka_marker.exists():
-            try:
-                self._kafka("stop")
-            except subprocess.CalledProcessError as exc:
-                _say(f"stopping Kafka failed ({exc}); see {KAFKA_SCRIPT} stop", err=True)
-            else:
-                self._kafka_marker.unlink()
+    # -- down -------------------------------------------------------------------------------
+    def down(self) -> bool:
+        """Stop the run: its supervisor (which stops its children in order), then whatever a
+        dead supervisor left. Only processes identified by pid *and* start time are signalled.
+        Whether anything was running."""
+        state = read_state(self.run_dir)
+        if state is None:
+            return False
+        supervisor = state.get("supervisor")
+        if supervisor:
+            identity = ProcessIdentity.from_json(supervisor)
+            if identity.pid != os.getpid() and identity.alive:
+                say(f"stopping the supervisor (pid {identity.pid}) and its services…")
+                identity.send(signal.SIGTERM)
+                deadline = time.monotonic() + STOP_TIMEOUT_SECONDS * len(STOP_ORDER)
+                while identity.alive and time.monotonic() < deadline:
+                    time.sleep(0.2)
+                if identity.alive:
+                    say("the supervisor did not stop in time; killing it", err=True)
+                    identity.send(signal.SIGKILL)
+        state = read_state(self.run_dir) or state  # what its stop left
+        rank = {name: i for i, name in enumerate(STOP_ORDER)}
+        for child in sorted(state["children"], key=lambda c: rank.get(c["name"], -1)):
+            if child.get("identity"):
+                stop_process(ProcessIdentity.from_json(child["identity"]), child["name"])
+        (self.run_dir / "stack.json").unlink(missing_ok=True)
+        return True
 
 
-def _stop_process(pid: int, name: str) -> None:
-    try:
-        os.kill(pid, signal.SIGTERM)
-    except ProcessLookupError:
-        return
-    deadline = time.monotonic() + STOP_TIMEOUT_SECONDS
-    while time.monotonic() < deadline:
-        try:
-            finished, _ = os.waitpid(pid, os.WNOHANG)
-            if finished:
-                break
-        except ChildProcessError:  # not our child (a detached run): poll for existence
-            try:
-                os.kill(pid, 0)
-            except ProcessLookupError:
-                break
-        time.sleep(0.2)
-    else:
-        _say(f"{name} (pid {pid}) did not stop in {STOP_TIMEOUT_SECONDS:.0f}s; killing", err=True)
-        try:
-            os.kill(pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-    _say(f"  stopped: {name}")
+def format_status(status: dict[str, Any]) -> str:
+    """``pinpipe status`` as a table."""
+    lines = [
+        f"pinpipe is up: supervisor pid {status['supervisor_pid']}, "
+        f"for {_duration(status['up_seconds'])}",
+        f"{'service':<12} {'pid':>8}  {'state':<9} {'ready':<5} {'restarts':>8}  uptime",
+    ]
+    for s in status["services"]:
+        pid = str(s["pid"]) if s["pid"] else "-"
+        ready = "yes" if s["ready"] else "no"
+        uptime = _duration(s["uptime_seconds"]) if s["uptime_seconds"] is not None else "-"
+        lines.append(
+            f"{s['name']:<12} {pid:>8}  {s['state']:<9} {ready:<5} {s['restarts']:>8}  {uptime}"
+        )
+    return "\n".join(lines)
+
+
+def _duration(seconds: float) -> str:
+    seconds = int(seconds)
+    if seconds < 60:
+        return f"{seconds}s"
+    if seconds < 3600:
+        return f"{seconds // 60}m{seconds % 60:02d}s"
+    return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"

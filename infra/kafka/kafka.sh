@@ -4,6 +4,8 @@
 #   infra/kafka/kafka.sh install   resolve the jars of pom.xml into $KAFKA_HOME/libs (cached)
 #   infra/kafka/kafka.sh start     format storage if new, start on 127.0.0.1:$KAFKA_PORT, wait
 #                                  until it answers metadata requests
+#   infra/kafka/kafka.sh run       the same broker in the foreground (exec: its pid is this
+#                                  script's), for a supervisor (`pinpipe up`) to watch
 #   infra/kafka/kafka.sh stop      stop it by process id
 #   infra/kafka/kafka.sh status    exit 0 when it runs
 #
@@ -94,21 +96,34 @@ wait_ready() {
   done
 }
 
-start() {
+prepare() {
   install
-  if running; then log "already running (pid $(cat "$pidfile")) on 127.0.0.1:$KAFKA_PORT"; return 0; fi
   write_config
   if [ ! -f "$KAFKA_STATE_DIR/data/meta.properties" ]; then
     java_cp kafka.tools.StorageTool format --standalone \
       -t "$(java_cp kafka.tools.StorageTool random-uuid)" \
       -c "$KAFKA_STATE_DIR/server.properties" >>"$logfile" 2>&1
   fi
+}
+
+broker_command=(java -Xms512m -Xmx1g -XX:+UseG1GC -Dlog4j.configuration="file:$here/log4j.properties"
+  -cp "$libs/*" kafka.Kafka "$KAFKA_STATE_DIR/server.properties")
+
+start() {
+  install
+  if running; then log "already running (pid $(cat "$pidfile")) on 127.0.0.1:$KAFKA_PORT"; return 0; fi
+  prepare
   log "starting Apache Kafka $version on 127.0.0.1:$KAFKA_PORT (log: $logfile)"
-  nohup java -Xms512m -Xmx1g -XX:+UseG1GC -Dlog4j.configuration="file:$here/log4j.properties" \
-    -cp "$libs/*" kafka.Kafka "$KAFKA_STATE_DIR/server.properties" >>"$logfile" 2>&1 &
+  nohup "${broker_command[@]}" >>"$logfile" 2>&1 &
   echo $! > "$pidfile"
   wait_ready
   log "ready on 127.0.0.1:$KAFKA_PORT (pid $(cat "$pidfile"))"
+}
+
+run() {
+  prepare
+  log "running Apache Kafka $version on 127.0.0.1:$KAFKA_PORT in the foreground (pid $$)"
+  exec "${broker_command[@]}"
 }
 
 stop() { pid_stop "$pidfile" kafka.sh; }
@@ -116,7 +131,8 @@ stop() { pid_stop "$pidfile" kafka.sh; }
 case "${1:-}" in
   install) install ;;
   start) start ;;
+  run) run ;;
   stop) stop ;;
   status) running ;;
-  *) echo "usage: $0 install|start|stop|status" >&2; exit 2 ;;
+  *) echo "usage: $0 install|start|run|stop|status" >&2; exit 2 ;;
 esac
