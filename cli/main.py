@@ -158,7 +158,11 @@ def emulator_run(
         str | None, typer.Option(help="x-api-key (default: PINPIPE_EMULATOR_API_KEY)")
     ] = None,
     sent_log: Annotated[
-        Path | None, typer.Option(help="Append every sent post to this JSONL file")
+        Path | None,
+        typer.Option(
+            help="Append every post the API took to this JSONL file "
+            "(default: PINPIPE_EMULATOR_SENT_LOG)"
+        ),
     ] = None,
     metrics: Annotated[
         bool, typer.Option(help="Serve /metrics on PINPIPE_EMULATOR_METRICS_PORT")

@@ -85,12 +85,15 @@ class Stack:
         sink, emulator = SinkSettings(), EmulatorSettings()
         pinpipe = [sys.executable, "-m", "cli.main"]
 
-        def service(command: str, base: str, *urls: tuple[str, str]) -> Program:
+        def service(
+            command: str, base: str, *urls: tuple[str, str], restart: str = "always"
+        ) -> Program:
             return Program(
                 command.split()[0],
                 [*pinpipe, *command.split()],
                 base + "/readyz",
                 tuple((label, base + path) for label, path in urls),
+                restart,
             )
 
         ingest_base = _base(ingest.ingest_host, ingest.ingest_port)
@@ -115,7 +118,15 @@ class Stack:
         groups.append(services)
         if options.emulator:
             groups.append(
-                [service("emulator run", emulator_base, ("emulator metrics", "/metrics"))]
+                [
+                    # SIGTERM ends its run for good (exit 0); a crash or kill -9 restarts it
+                    service(
+                        "emulator run",
+                        emulator_base,
+                        ("emulator metrics", "/metrics"),
+                        restart="on-failure",
+                    )
+                ]
             )
         if options.observe:
             targets = {p.name: p.ready_url.rsplit("/", 1)[0] for g in groups for p in g}

@@ -85,6 +85,9 @@ class Program:
     command: list[str]
     ready_url: str
     urls: tuple[tuple[str, str], ...] = ()  # (label, URL) printed once the stack is up
+    # "always" (a service: whatever exits is restarted) or "on-failure" (a run that ends with
+    # code 0, such as the emulator stopped by SIGTERM, is done), as Kubernetes' restartPolicy
+    restart: str = "always"
 
 
 @dataclass
@@ -94,7 +97,7 @@ class Child:
     program: Program
     process: subprocess.Popen[bytes] | None = None
     identity: ProcessIdentity | None = None
-    state: str = "stopped"  # starting | running | backoff | stopped
+    state: str = "stopped"  # starting | running | backoff | done | stopped
     restarts: int = 0
     streak: int = 0  # exits in a row, each after less than HEALTHY_RUN_SECONDS
     started_at: float = 0.0  # wall clock, for uptime
@@ -199,6 +202,12 @@ class Supervisor:
 
     def _exited(self, child: Child, code: int, now: float) -> None:
         ran = now - child.started_mono
+        if code == 0 and child.program.restart == "on-failure":
+            child.process, child.identity, child.last_exit = None, None, code
+            child.state = "done"
+            say(f"supervisor: {child.program.name} finished (code 0); not restarted")
+            self.write_state()
+            return
         if ran >= HEALTHY_RUN_SECONDS:
             child.streak = 0
         delay = min(RESTART_CAP_SECONDS, RESTART_FIRST_SECONDS * 2**child.streak)

@@ -89,7 +89,9 @@ def _try_mkdir(fs: Any, name: str) -> bool:
     return True
 
 
-def wait_until(check: Callable[[], T], *, timeout: float, what: str, interval: float = 0.25) -> T:
+def wait_until(
+    check: Callable[[], T | None], *, timeout: float, what: str, interval: float = 0.25
+) -> T:
     """Poll ``check`` until it returns something truthy; fail with ``what`` at the deadline."""
     deadline = time.monotonic() + timeout
     last: T | None = None

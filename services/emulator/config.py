@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from pydantic import SecretStr
 
 from shared.settings import DEFAULT_VAR_DIR, PinpipeSettings
@@ -16,3 +18,4 @@ class EmulatorSettings(PinpipeSettings):
     emulator_batch_size: int = 1  # posts per request
     emulator_metrics_port: int = 8004
     emulator_metrics_host: str = "127.0.0.1"
+    emulator_sent_log: Path | None = None  # append every post the API took to this JSONL file

@@ -75,7 +75,7 @@ def run(
             shards=settings.topic_partitions,
             api_key=api_key or settings.emulator_api_key.get_secret_value() or None,
             seed=seed_value,
-            sent_log=sent_log,
+            sent_log=sent_log or settings.emulator_sent_log,
             backoff=settings.backoff(),
         )
     )
