@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: help setup setup-test up down status test test-unit lint bench image clean
+.PHONY: help setup setup-test up down status test test-unit lint bench soak image clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-11s %s\n", $$1, $$2}'
@@ -54,6 +54,9 @@ bench: setup ## Benchmarks (numbers printed and written under var/bench/)
 	$(PY) -m bench.sink_bench
 	$(PY) -m bench.aggregator_bench
 	$(PY) -m bench.batch_bench
+
+soak: setup-test ## 30 minutes of steady load on the whole pipeline: RSS, fds and lag sampled (var/bench/soak.*)
+	$(PY) -m bench.soak
 
 image: ## Build the container image localhost/pinpipe:dev with podman (and its base, if missing)
 	@bash infra/image/build.sh

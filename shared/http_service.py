@@ -31,6 +31,9 @@ from shared.retry import EXIT_GAVE_UP, Attempts, Backoff, GaveUp, sleep_or_stop
 log = logging.getLogger(__name__)
 # a loop that ran this long before crashing starts its backoff from the beginning again
 HEALTHY_RUN_SECONDS = 60.0
+# requests still open this long after SIGTERM are cut (a stalled client must not hold the stop
+# past the pods' 30 s grace period: the producer flush after it needs time too)
+GRACEFUL_SHUTDOWN_SECONDS = 20
 
 
 def serve(app: FastAPI, *, service: str, host: str, port: int, log_level: str) -> None:
@@ -38,7 +41,18 @@ def serve(app: FastAPI, *, service: str, host: str, port: int, log_level: str) -
     Exits non-zero when the app recorded a fatal error (``app.state.fatal``)."""
     configure_logging(service, log_level)
     app.state.fatal = None
-    uvicorn.run(app, host=host, port=port, log_config=None, access_log=False)
+    server = uvicorn.Server(
+        uvicorn.Config(
+            app,
+            host=host,
+            port=port,
+            log_config=None,
+            access_log=False,
+            timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
+        )
+    )
+    app.state.server = server  # a fatal error stops it (stop_process_on_fatal)
+    server.run()
     if app.state.fatal is not None:
         log.error(f"{service} stopped: {app.state.fatal}")
         sys.exit(EXIT_GAVE_UP)
@@ -106,7 +120,8 @@ class SupervisedLoop:
 
 def stop_process_on_fatal(app: FastAPI) -> Callable[[asyncio.Task[None]], None]:
     """Done-callback of a service's supervised loop or connecting task: one that ended with an
-    error (only giving up does) stops the process, which then exits non-zero (:func:`serve`)."""
+    error (only giving up does) stops the server, and the process then exits non-zero
+    (:func:`serve`)."""
 
     def done(task: asyncio.Task[None]) -> None:
         if task.cancelled() or task.exception() is None:
@@ -117,7 +132,11 @@ def stop_process_on_fatal(app: FastAPI) -> Callable[[asyncio.Task[None]], None]:
             extra={"task": task.get_name()},
             exc_info=task.exception(),
         )
-        os.kill(os.getpid(), signal.SIGTERM)
+        server = getattr(app.state, "server", None)
+        if server is not None:
+            server.should_exit = True  # a graceful stop; serve() then exits with EXIT_GAVE_UP
+        else:  # served some other way: stop the process as SIGTERM would
+            os.kill(os.getpid(), signal.SIGTERM)
 
     return done
 

@@ -16,6 +16,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 
 from services.ingest_api.app import create_app
 from services.ingest_api.config import IngestSettings
+from tests.conftest import wait_until
 from tests.http_server import UvicornThread
 from tests.servers import KafkaServer, free_port
 
@@ -64,9 +65,20 @@ def own_broker(tmp_path: Path) -> Iterator[KafkaServer]:
 
 
 def kill_broker(server: KafkaServer) -> None:
-    """kill -9 the broker (``server.start()`` brings it back with its data)."""
+    """kill -9 the broker (``server.start()`` brings it back with its data). Returns once the
+    process is gone, reaped: until then its pid still answers ``kill -0`` (a zombie), and
+    kafka.sh would take it for the broker running and not start a new one."""
     pid = int((server.state_dir / "kafka.pid").read_text())
     os.kill(pid, signal.SIGKILL)
+    wait_until(lambda: not _exists(pid), timeout=60, what=f"killed broker {pid} reaped")
+
+
+def _exists(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
 
 
 @pytest.fixture

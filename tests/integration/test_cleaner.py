@@ -10,12 +10,12 @@ import base64
 import os
 import random
 import signal
-import time
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import orjson
 import pytest
 
@@ -51,6 +51,10 @@ def cleaners(kafka_bootstrap: str, unique: str, tmp_path: Path) -> Iterator[list
     for cleaner in started:
         if cleaner.alive:
             cleaner.kill()
+
+
+def _readyz(cleaner: ServiceProcess) -> int:
+    return httpx.get(cleaner.url + "/readyz", timeout=5).status_code
 
 
 def _env(kafka_bootstrap: str, unique: str, **extra: str) -> dict[str, str]:
@@ -281,15 +285,18 @@ def test_broker_killed_mid_stream_loses_nothing_and_doubles_nothing(
         interval=0.05,
     )
     kill_broker(own_broker)  # transactions in flight fail; the cleaner must wait and go on
-    time.sleep(5)
-    own_broker.start()
     assert done < len(good), "all committed before the outage; the test needs more records"
+    # The outage is seen: the cleaner's readiness turns 503 (its broker watch gets no answer).
+    wait_until(lambda: _readyz(cleaner) == 503, timeout=30, what="the cleaner to notice the outage")
+    assert cleaner.alive, "the cleaner died during the outage"
+    own_broker.start()
     wait_until(
         lambda: asyncio.run(group_committed(bootstrap, group, raw)) == len(good),
         timeout=180,
         what="every record committed after the outage",
     )
     assert cleaner.alive, "the cleaner died"
+    wait_until(lambda: _readyz(cleaner) == 200, timeout=60, what="the cleaner ready again")
     seen = _clean_inds(asyncio.run(read_committed(bootstrap, clean_topics())), base, len(good))
     assert set(seen) == _expected(good, base), "records lost"
     assert set(seen.values()) == {1}, "records written twice"

@@ -7,12 +7,13 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import time
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import duckdb
+import httpx
 import pyarrow.parquet as pq
 import pytest
 import s3fs
@@ -25,6 +26,7 @@ from tests.servers import S3Server, free_port
 
 pytestmark = pytest.mark.integration
 PARTITIONS = 3
+RETRIES_IN_OUTAGE = 2  # failed attempts at one file (a retry after backoff) the outage lasts
 
 
 def _geo(ind: int) -> bytes:
@@ -88,6 +90,21 @@ def _env(kafka: str, unique: str, s3: S3Server, bucket: str) -> dict[str, str]:
         "PINPIPE_SINK_MAX_OPEN_SECONDS": "2",
         "PINPIPE_LOG_LEVEL": "INFO",
     }
+
+
+def _readyz(sink: ServiceProcess) -> int:
+    return httpx.get(sink.url + "/readyz", timeout=5).status_code
+
+
+def _failed_writes(log: Path) -> Counter[str]:
+    """How often the sink logged a failed write of each lake file (JSON log lines)."""
+    failed: Counter[str] = Counter()
+    for line in log.read_text().splitlines():
+        if line.startswith("{"):
+            entry = json.loads(line)
+            if entry.get("msg") == "lake write failed; retrying":
+                failed[entry["path"]] += 1
+    return failed
 
 
 def _records(unique: str, first: int, count: int) -> list[tuple[str, bytes]]:
@@ -186,15 +203,24 @@ def test_s3_down_for_a_while_loses_nothing(
             timeout=60,
             what="the sink to meet the outage",
         )
-        time.sleep(5)  # a while down: the sink retries with backoff, consumes nothing
+        assert _readyz(sink) == 503, "not ready while the lake is away"
+        # A while down: one and the same file failed again after its backoff (retried, not lost).
+        wait_until(
+            lambda: max(_failed_writes(sink.log).values(), default=0) >= RETRIES_IN_OUTAGE,
+            timeout=60,
+            what=f"one file's write to fail {RETRIES_IN_OUTAGE} times",
+        )
         assert sink.alive, "the sink died during the outage"
-        assert asyncio.run(group_committed(kafka_bootstrap, group, topics)) < 20_000
+        assert _readyz(sink) == 503
+        # nothing committed past the outage: the offsets stay where the last durable file ended
+        assert asyncio.run(group_committed(kafka_bootstrap, group, topics)) == 10_000
         own_s3.start()
         wait_until(
             lambda: asyncio.run(group_committed(kafka_bootstrap, group, topics)) == 20_000,
             timeout=180,
             what="every record committed after the outage",
         )
+        wait_until(lambda: _readyz(sink) == 200, timeout=30, what="the sink ready again")
     finally:
         sink.kill()
     _check_lake(own_s3, bucket, 10_000)

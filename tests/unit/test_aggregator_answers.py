@@ -160,41 +160,47 @@ def test_a_post_counts_only_what_it_has() -> None:
     assert contributions(None, BUCKET) == []
 
 
-def test_the_live_answer_gauges_carry_the_answers(stream: Stream) -> None:
+def test_the_live_answer_gauges_carry_the_answers(stream: Stream, expected: dict[str, Any]) -> None:
     """What /metrics exports for the Business dashboard, parsed back from the exposition text,
-    is the answer of the question of the same name; the 15m window leaves out older posts."""
+    is what ``pinpipe query`` (the batch SQL in DuckDB over a lake of the same records) answers
+    to the question of the same name; the 15m window leaves out older posts."""
     replica = Replica()
     replica.feed(stream, at=1_000_000.0)
-    counts = merge([replica.aggregates.partial()])
     live = LiveAnswers()
     registry = CollectorRegistry()
     registry.register(live)
     assert generate_latest(registry) == b""  # nothing before the first gathered answer
-    live.update(counts, BUCKET)  # now is long after the stream: the 15m window is empty
-    samples: dict[str, dict[tuple[str, ...], float]] = {}
+    live.update(merge([replica.aggregates.partial()]), BUCKET)  # long after the stream
+    samples: dict[str, dict[frozenset[tuple[str, str]], float]] = {}
     for family in text_string_to_metric_families(generate_latest(registry).decode()):
         for sample in family.samples:
-            labels = tuple(v for _, v in sorted(sample.labels.items()))
-            samples.setdefault(sample.name, {})[labels] = sample.value
+            samples.setdefault(sample.name, {})[frozenset(sample.labels.items())] = sample.value
 
-    def rows(question: str) -> dict[tuple[str, ...], float]:
+    def batch(question: str, *labels: str, **fixed: str) -> dict[frozenset[tuple[str, str]], float]:
+        """The batch answer's rows as gauge samples: the group columns as ``labels``, the last
+        column as the value."""
+        columns, rows = expected[question]
+        assert len(columns) == len(labels) + 1, (question, columns)
+        assert rows, f"{question}: no rows (the test data must exercise it)"
         return {
-            tuple(
-                sorted([*(_text(v) for v in row[:-1]), *(["all"] if len(row) == 3 else [])])
-            ): row[-1]
-            for row in answer(question, counts)[1]
+            frozenset(
+                {**dict(zip(labels, (_text(v) for v in row[:-1]), strict=True)), **fixed}.items()
+            ): float(row[-1])
+            for row in rows
         }
 
-    posts = samples["pinpipe_aggregator_live_posts"]
-    assert posts and all(labels[-1] == "all" for labels in posts)  # nothing in the last 15m
-    assert {tuple(sorted(k)): v for k, v in posts.items()} == rows("posts-per-country-and-category")
-    ages = samples["pinpipe_aggregator_live_posts_by_age_group"]
-    assert {tuple(sorted(k)): v for k, v in ages.items()} == rows(
-        "posts-per-age-group-and-category"
+    # the 15m window of every post is long gone: only window="all" samples
+    assert samples["pinpipe_aggregator_live_posts"] == batch(
+        "posts-per-country-and-category", "country", "category", window="all"
     )
-    medians = samples["pinpipe_aggregator_live_median_follower_count"]
-    assert {tuple(sorted(k)): v for k, v in medians.items()} == rows(
-        "median-follower-count-per-age-group"
+    assert samples["pinpipe_aggregator_live_posts_by_age_group"] == batch(
+        "posts-per-age-group-and-category", "age_group", "category", window="all"
+    )
+    assert samples["pinpipe_aggregator_live_median_follower_count"] == batch(
+        "median-follower-count-per-age-group", "age_group"
+    )
+    assert samples["pinpipe_aggregator_live_median_follower_count_by_join_year"] == batch(
+        "median-follower-count-by-join-year", "post_year"
     )
     live.update(None, BUCKET)
     assert generate_latest(registry) == b""  # absent, not stale, while answers can't be had
