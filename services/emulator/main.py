@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import sys
 from pathlib import Path
 
 from services.emulator import health, poster, seed
@@ -13,6 +14,7 @@ from services.emulator.config import EmulatorSettings
 from services.emulator.metrics import METRICS
 from services.emulator.source_db import connect
 from shared.logs import configure_logging
+from shared.retry import EXIT_GAVE_UP, GaveUp
 from shared.topics import RecordType
 
 log = logging.getLogger(__name__)
@@ -60,22 +62,27 @@ def run(
     else:
         engine = connect(settings.source_db_url.get_secret_value())
         posts = poster.random_posts(engine, random.Random(seed_value), backoff=settings.backoff())
-    return asyncio.run(
-        poster.run(
-            settings.emulator_api_url,
-            settings.topic_prefix,
-            posts,
-            mode=chosen_mode,  # type: ignore[arg-type]  # checked above
-            pace=poster.Pace(
-                rate=settings.emulator_rate if rate is None else rate, random_sleep=random_sleep
-            ),
-            count=count,
-            batch_size=batch_size or settings.emulator_batch_size,
-            concurrency=concurrency,
-            shards=settings.topic_partitions,
-            api_key=api_key or settings.emulator_api_key.get_secret_value() or None,
-            seed=seed_value,
-            sent_log=sent_log or settings.emulator_sent_log,
-            backoff=settings.backoff(),
+    try:
+        tally = asyncio.run(
+            poster.run(
+                settings.emulator_api_url,
+                settings.topic_prefix,
+                posts,
+                mode=chosen_mode,  # type: ignore[arg-type]  # checked above
+                pace=poster.Pace(
+                    rate=settings.emulator_rate if rate is None else rate, random_sleep=random_sleep
+                ),
+                count=count,
+                batch_size=batch_size or settings.emulator_batch_size,
+                concurrency=concurrency,
+                shards=settings.topic_partitions,
+                api_key=api_key or settings.emulator_api_key.get_secret_value() or None,
+                seed=seed_value,
+                sent_log=sent_log or settings.emulator_sent_log,
+                backoff=settings.backoff(),
+            )
         )
-    )
+    except GaveUp as exc:  # PINPIPE_GIVE_UP_AFTER_SECONDS passed with a dependency away
+        log.error(f"emulator gave up: {exc}")
+        sys.exit(EXIT_GAVE_UP)
+    return tally
