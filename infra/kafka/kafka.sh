@@ -15,6 +15,9 @@
 #   KAFKA_STATE_DIR   data, pid file and log of this instance (default $KAFKA_HOME/run-$KAFKA_PORT)
 #   KAFKA_PARTITIONS  default partitions of new topics (default 4)
 #   KAFKA_WAIT_SECONDS  start-up deadline (default 90)
+#   KAFKA_BIND        address the listeners bind (default 127.0.0.1; 0.0.0.0 in a container)
+#   KAFKA_ADVERTISED_HOST  the host name clients are told to use (default 127.0.0.1)
+#   KAFKA_HEAP_OPTS   the JVM's heap (default -Xms512m -Xmx1g)
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -26,6 +29,9 @@ KAFKA_HOME="${KAFKA_HOME:-$root/var/kafka}"
 KAFKA_STATE_DIR="${KAFKA_STATE_DIR:-$KAFKA_HOME/run-$KAFKA_PORT}"
 KAFKA_PARTITIONS="${KAFKA_PARTITIONS:-4}"
 KAFKA_WAIT_SECONDS="${KAFKA_WAIT_SECONDS:-90}"
+KAFKA_BIND="${KAFKA_BIND:-127.0.0.1}"
+KAFKA_ADVERTISED_HOST="${KAFKA_ADVERTISED_HOST:-127.0.0.1}"
+KAFKA_HEAP_OPTS="${KAFKA_HEAP_OPTS:--Xms512m -Xmx1g}"
 controller_port=$((KAFKA_PORT + 1))
 libs="$KAFKA_HOME/libs"
 pidfile="$KAFKA_STATE_DIR/kafka.pid"
@@ -60,8 +66,8 @@ write_config() {
 process.roles=broker,controller
 node.id=1
 controller.quorum.bootstrap.servers=127.0.0.1:$controller_port
-listeners=PLAINTEXT://127.0.0.1:$KAFKA_PORT,CONTROLLER://127.0.0.1:$controller_port
-advertised.listeners=PLAINTEXT://127.0.0.1:$KAFKA_PORT
+listeners=PLAINTEXT://$KAFKA_BIND:$KAFKA_PORT,CONTROLLER://$KAFKA_BIND:$controller_port
+advertised.listeners=PLAINTEXT://$KAFKA_ADVERTISED_HOST:$KAFKA_PORT
 controller.listener.names=CONTROLLER
 inter.broker.listener.name=PLAINTEXT
 listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT
@@ -106,7 +112,8 @@ prepare() {
   fi
 }
 
-broker_command=(java -Xms512m -Xmx1g -XX:+UseG1GC -Dlog4j.configuration="file:$here/log4j.properties"
+# shellcheck disable=SC2206  # the heap options are words
+broker_command=(java $KAFKA_HEAP_OPTS -XX:+UseG1GC -Dlog4j.configuration="file:$here/log4j.properties"
   -cp "$libs/*" kafka.Kafka "$KAFKA_STATE_DIR/server.properties")
 
 start() {
