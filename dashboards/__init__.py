@@ -1,6 +1,6 @@
 """Grafana dashboards as code (grafana-foundation-sdk): "Pipeline health" and "Business".
 
-``python -m dashboards`` writes their JSON where the Kubernetes monitoring component provisions
-it from (``k8s/components/monitoring/dashboards/``); ``--check`` fails if the committed JSON
+``python -m dashboards`` writes their JSON where the Kubernetes grafana component provisions
+it from (``k8s/components/grafana/dashboards/``); ``--check`` fails if the committed JSON
 differs from what the code generates.
 """

@@ -15,7 +15,7 @@ from grafana_foundation_sdk.cog.encoder import JSONEncoder
 from dashboards import business, pipeline_health
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-OUT_DIR = REPO_ROOT / "k8s" / "components" / "monitoring" / "dashboards"
+OUT_DIR = REPO_ROOT / "k8s" / "components" / "grafana" / "dashboards"
 DASHBOARDS: dict[str, Callable[[], Dashboard]] = {
     "pipeline-health.json": pipeline_health.build,
     "business.json": business.build,

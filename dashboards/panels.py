@@ -1,5 +1,5 @@
 """The few panel shapes the dashboards use, all on the Prometheus datasource ``prometheus``
-(the uid the monitoring component provisions)."""
+(the uid the grafana component provisions)."""
 
 from __future__ import annotations
 

@@ -200,7 +200,7 @@ def test_commands_are_the_clis(name: str) -> None:
         run = describe(docs, container)
         paths.add(run.path)
     assert {("ingest-api",), ("cleaner",), ("aggregator",), ("sink",), ("query",)} <= paths
-    if name == "dev":
+    if name in IN_CLUSTER:
         assert {("emulator", "run"), ("emulator", "seed-db"), ("python",)} <= paths
     else:
         assert ("backfill",) in paths
@@ -643,19 +643,33 @@ PROD_ONLY_ALLOWED = [("spark-backfill", "s3", 0)]
 PROD_ONLY_DENIED = [("spark-backfill", "kafka", 0)]
 
 
+IN_CLUSTER = ("dev", "local")  # the overlays with Kafka and S3 in the cluster
+
+
 def _resolve(name: str, endpoint: str, port: int) -> tuple[str, int]:
     if endpoint == "kafka":
-        return ("kafka" if name == "dev" else "outside"), port or 9092
+        return ("kafka" if name in IN_CLUSTER else "outside"), port or 9092
     if endpoint == "s3":
-        return ("seaweedfs", port or 8333) if name == "dev" else ("outside", port or 443)
+        return ("seaweedfs", port or 8333) if name in IN_CLUSTER else ("outside", port or 443)
     return endpoint, port
+
+
+def flows(name: str) -> tuple[list[tuple[str, str, int]], list[tuple[str, str, int]]]:
+    """The flows that must connect and those that must not, in the overlay ``name`` (those of
+    Grafana only where it runs)."""
+    in_cluster = name in IN_CLUSTER
+    allowed = FLOWS_ALLOWED + (DEV_ONLY_ALLOWED if in_cluster else PROD_ONLY_ALLOWED)
+    denied = FLOWS_DENIED + (DEV_ONLY_DENIED if in_cluster else PROD_ONLY_DENIED)
+    if not any(d["metadata"]["name"] == "grafana" for d in of_kind(overlay(name), "Deployment")):
+        allowed = [f for f in allowed if "grafana" not in f[:2]]
+        denied = [f for f in denied if "grafana" not in f[:2]]
+    return allowed, denied
 
 
 @pytest.mark.parametrize("name", OVERLAYS)
 def test_network_policies_allow_the_flow_and_nothing_else(name: str) -> None:
     network = Network(overlay(name))
-    allowed = FLOWS_ALLOWED + (DEV_ONLY_ALLOWED if name == "dev" else PROD_ONLY_ALLOWED)
-    denied = FLOWS_DENIED + (DEV_ONLY_DENIED if name == "dev" else PROD_ONLY_DENIED)
+    allowed, denied = flows(name)
     wrong = []
     for source, target, port in allowed:
         target, port = _resolve(name, target, port)

@@ -24,7 +24,7 @@ from tests.servers import REPO_ROOT
 
 K8S = REPO_ROOT / "k8s"
 KUBECTL = Path(sys.executable).parent / "kubectl"
-OVERLAYS = ("dev", "prod")
+OVERLAYS = ("dev", "prod", "local")
 NAMESPACE = "pinpipe"
 STRIMZI_GROUP = "kafka.strimzi.io"
 # the newest Kubernetes whose schemas kubernetes-validate ships (1.37 with kubernetes-validate

@@ -1,0 +1,95 @@
+#!/usr/bin/env bash
+# Builds the programs of the test cluster from the Go module proxy, each once per version, into
+# $K8S_CACHE (default ~/.cache/pinpipe/k8s), outside the clone:
+#   Kubernetes  kube-apiserver kube-controller-manager kube-scheduler kubelet kube-proxy kubectl
+#   CoreDNS     coredns
+#   cri-tools   crictl
+#   kube-network-policies (the NetworkPolicy enforcer)
+#
+#   infra/k8s/build.sh            build what is missing (about 15 min of 2 cores the first time)
+#   infra/k8s/build.sh --print    print the folder of the binaries
+#
+# Kubernetes cannot be `go install`ed (its go.mod points its staging modules at local paths), so
+# a throwaway module requires k8s.io/kubernetes and replaces each staging module by its published
+# twin (v0.<minor>.<patch>); the version variables are set so the binaries report their version.
+set -euo pipefail
+
+K8S_VERSION="${K8S_VERSION:-v1.34.4}"
+COREDNS_VERSION="${COREDNS_VERSION:-v1.14.7}"
+CRICTL_VERSION="${CRICTL_VERSION:-v1.34.0}"
+NETPOL_VERSION="${NETPOL_VERSION:-v0.8.0}"
+K8S_CACHE="${K8S_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/pinpipe/k8s}"
+bin="$K8S_CACHE/bin-$K8S_VERSION"
+components=(kube-apiserver kube-controller-manager kube-scheduler kubelet kube-proxy kubectl)
+staging=(api apiextensions-apiserver apimachinery apiserver cli-runtime client-go cloud-provider
+  cluster-bootstrap code-generator component-base component-helpers controller-manager cri-api
+  cri-client csi-translation-lib dynamic-resource-allocation endpointslice externaljwt kms
+  kube-aggregator kube-controller-manager kube-proxy kube-scheduler kubectl kubelet metrics
+  mount-utils pod-security-admission sample-apiserver sample-cli-plugin sample-controller)
+
+log() { echo "k8s/build.sh: $*" >&2; }
+
+[ "${1:-}" = "--print" ] && { echo "$bin"; exit 0; }
+command -v go >/dev/null || { log "go not found (apt-get install golang-go)"; exit 1; }
+mkdir -p "$bin"
+export CGO_ENABLED=0 GOFLAGS=-mod=mod
+
+build_kubernetes() {
+  local missing=()
+  for c in "${components[@]}"; do [ -x "$bin/$c" ] || missing+=("$c"); done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  local src="$K8S_CACHE/src-$K8S_VERSION" minor="${K8S_VERSION#v1.}"
+  mkdir -p "$src"
+  {
+    echo "module pinpipe.local/k8sbuild"
+    echo
+    echo "go 1.24"
+    echo
+    echo "require k8s.io/kubernetes $K8S_VERSION"
+    echo
+    echo "replace ("
+    for m in "${staging[@]}"; do echo "	k8s.io/$m => k8s.io/$m v0.$minor"; done
+    echo ")"
+  } >"$src/go.mod"
+  {
+    echo "//go:build tools"
+    echo
+    echo "package tools"
+    echo
+    echo "import ("
+    for c in "${components[@]}"; do echo "	_ \"k8s.io/kubernetes/cmd/$c\""; done
+    echo ")"
+  } >"$src/tools.go"
+  log "resolving Kubernetes $K8S_VERSION from the Go module proxy (~600 MB of sources, once)"
+  (cd "$src" && go mod tidy)
+  local date ldflags=() v
+  date="$(date -u +%Y-%m-%dT%H:%M:%SZ)"
+  for v in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
+    ldflags+=("-X $v.gitVersion=$K8S_VERSION" "-X $v.gitMajor=1" "-X $v.gitMinor=${minor%%.*}"
+      "-X $v.gitTreeState=clean" "-X $v.buildDate=$date")
+  done
+  for c in "${missing[@]}"; do
+    log "building $c $K8S_VERSION"
+    local started=$SECONDS
+    (cd "$src" && go build -trimpath -ldflags "-s -w ${ldflags[*]}" -o "$bin/$c.tmp" "k8s.io/kubernetes/cmd/$c")
+    mv "$bin/$c.tmp" "$bin/$c"
+    log "built $c in $((SECONDS - started))s"
+  done
+}
+
+go_install() {  # go_install NAME PACKAGE@VERSION
+  [ -x "$bin/$1" ] && return 0
+  log "building $1 (${2##*@})"
+  local started=$SECONDS tmp
+  tmp="$(mktemp -d)"
+  GOBIN="$tmp" go install -trimpath -ldflags "-s -w" "$2"
+  mv "$tmp/$(basename "${2%@*}")" "$bin/$1"
+  rm -rf "$tmp"
+  log "built $1 in $((SECONDS - started))s"
+}
+
+build_kubernetes
+go_install coredns "github.com/coredns/coredns@$COREDNS_VERSION"
+go_install crictl "sigs.k8s.io/cri-tools/cmd/crictl@$CRICTL_VERSION"
+go_install kube-network-policies "sigs.k8s.io/kube-network-policies/cmd@$NETPOL_VERSION"
+log "binaries in $bin"
