@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: help setup setup-test up down status test test-unit lint bench soak image clean
+.PHONY: help setup setup-test up down status test test-k8s test-unit lint bench soak image clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-11s %s\n", $$1, $$2}'
@@ -36,7 +36,10 @@ status: ## Each service of a `pinpipe up` run: pid, state, readiness, restarts, 
 	@$(VENV)/bin/pinpipe status
 
 test: setup-test ## Unit, integration (real Kafka, real S3) and end-to-end tests
-	$(VENV)/bin/pytest -p no:cacheprovider
+	$(VENV)/bin/pytest -p no:cacheprovider --ignore=tests/k8s
+
+test-k8s: setup-test ## The local overlay on a real single-node Kubernetes the test builds (root)
+	$(VENV)/bin/pytest -p no:cacheprovider tests/k8s
 
 test-unit: setup ## Unit tests only (no servers)
 	$(VENV)/bin/pytest -p no:cacheprovider tests/unit

@@ -1,0 +1,427 @@
+"""``kubectl apply -k k8s/overlays/local`` on a real cluster (tests/k8s/conftest.py), and the
+pipeline proven there: every workload becomes available; the in-cluster emulator posts through
+the ingest Service on both routes; the live answers read through the aggregator's Service equal
+the ``batch-report`` Job's answers over the lake the in-cluster sink wrote; pods of every
+service and the Kafka pod are deleted with ``--force --grace-period=0`` under load, and every
+record the ingest API acknowledged is then in the lake exactly once, with live == batch again;
+the NetworkPolicies hold flow by flow with real connections; Prometheus scrapes every pod and
+every dashboard panel's query returns data there.
+
+The tests run in order on one deployment (each leaves the pipeline as the next expects).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import io
+import json
+import math
+import time
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pyarrow.parquet as pq
+import pytest
+from pydantic import SecretStr
+
+from dashboards.generate import expressions, load
+from shared.lake import Lake, open_lake
+from tests.conftest import wait_until
+from tests.k8s.conftest import NAMESPACE, Kube
+from tests.servers import REPO_ROOT
+from tests.unit.test_k8s_consistency import flows
+
+pytestmark = pytest.mark.k8s
+OVERLAY = REPO_ROOT / "k8s" / "overlays" / "local"
+SERVICES = ["ingest-api", "cleaner", "aggregator", "s3-sink"]
+S3_KEYS = ("pinpipe", "pinpipe-dev-secret")  # the s3 component's development credentials
+JSON_V2 = {"Content-Type": "application/vnd.kafka.json.v2+json"}
+
+
+@pytest.fixture(scope="module")
+def deployed(kube: Kube) -> Iterator[Kube]:
+    started = time.monotonic()
+    kube.run("apply", "--server-side", "-k", str(OVERLAY), timeout=300)
+    for kind in ("deployment", "statefulset"):
+        for name in kube.ns("get", kind, "-o", "name").split():
+            kube.ns("rollout", "status", name, "--timeout=600s", timeout=660)
+    print(f"every workload available {time.monotonic() - started:.0f}s after the apply")
+    try:
+        yield kube
+    finally:
+        print(kube.ns("get", "pods", "-o", "wide", check=False))
+        for name in [*SERVICES, "emulator", "kafka"]:
+            print(
+                f"--- {name}\n"
+                + kube.ns(
+                    "logs",
+                    "-l",
+                    f"app.kubernetes.io/name={name}",
+                    "--tail=30",
+                    "--all-containers",
+                    check=False,
+                )
+            )
+        kube.run(
+            "delete",
+            "namespace",
+            NAMESPACE,
+            "--wait=true",
+            "--timeout=180s",
+            timeout=240,
+            check=False,
+        )
+
+
+def test_every_workload_is_available(deployed: Kube) -> None:
+    ready = {
+        d["metadata"]["name"]: d["status"].get("availableReplicas", 0)
+        for d in deployed.json("-n", NAMESPACE, "get", "deployments")["items"]
+    }
+    assert set(ready) >= {*SERVICES, "emulator", "prometheus"}, ready
+    assert all(count >= 1 for count in ready.values()), ready
+    sets = deployed.json("-n", NAMESPACE, "get", "statefulsets")["items"]
+    assert {s["metadata"]["name"]: s["status"].get("readyReplicas") for s in sets} == {
+        "kafka": 1,
+        "seaweedfs": 1,
+    }
+    claims = deployed.json("-n", NAMESPACE, "get", "pvc")["items"]
+    assert claims and all(c["status"]["phase"] == "Bound" for c in claims), claims
+
+
+def test_the_emulator_posts_through_the_ingest_service_on_both_routes(deployed: Kube) -> None:
+    with deployed.port_forward("svc/ingest-api", 8000) as ingest:
+
+        def both_routes() -> bool:
+            lines = httpx.get(f"{ingest}/metrics", timeout=10).text.splitlines()
+            ok = [
+                line
+                for line in lines
+                if line.startswith("pinpipe_ingest_api_requests_total")
+                and 'status="200"' in line
+                and float(line.split()[-1]) > 0
+            ]
+            return any("/topics/" in line for line in ok) and any(
+                "/streams/" in line for line in ok
+            )
+
+        wait_until(both_routes, timeout=180, interval=2, what="posts on both routes")
+
+
+def test_live_answers_equal_the_batch_report(deployed: Kube) -> None:
+    _stop_the_load(deployed)
+    _live_equals_batch(deployed)
+
+
+def test_deleted_pods_lose_and_double_nothing(deployed: Kube) -> None:
+    deployed.ns("scale", "deployment/emulator", "--replicas=1")
+    acknowledged: list[tuple[str, int, int]] = []
+    with deployed.port_forward("svc/ingest-api", 8000) as ingest:
+        _post(ingest, acknowledged, batches=5)
+        victims = [*SERVICES, "kafka", "emulator"]
+        for victim in victims:
+            pod = deployed.ns(
+                "get",
+                "pods",
+                "-l",
+                f"app.kubernetes.io/name={victim}",
+                "-o",
+                "jsonpath={.items[0].metadata.name}",
+            )
+            deployed.ns("delete", "pod", pod, "--force", "--grace-period=0")
+            _post(ingest, acknowledged, batches=2)
+    # the port-forward went to a pod that is gone: a new one for what follows
+    for kind, name in (("deployment", n) for n in [*SERVICES, "emulator"]):
+        deployed.ns("rollout", "status", f"{kind}/{name}", "--timeout=300s", timeout=330)
+    deployed.ns("rollout", "status", "statefulset/kafka", "--timeout=300s", timeout=330)
+    with deployed.port_forward("svc/ingest-api", 8000) as ingest:
+        _post(ingest, acknowledged, batches=5)
+    _stop_the_load(deployed)
+    with _lake(deployed) as lake:
+
+        def all_in_the_lake() -> bool:
+            places = Counter(
+                (r["_topic"], r["_partition"], r["_offset"]) for r in _zone(lake, "raw")
+            )
+            assert not [p for p, n in places.items() if n > 1], "an offset twice in the lake"
+            return all(places[a] == 1 for a in acknowledged)
+
+        wait_until(all_in_the_lake, timeout=300, interval=5, what="every acknowledged record")
+        assert len(acknowledged) >= 12 * 20
+    _live_equals_batch(deployed)
+
+
+def test_network_policies_hold_flow_by_flow(deployed: Kube, host_listeners: str) -> None:
+    """Each flow of the flow table (tests/unit/test_k8s_consistency.py, the README's list)
+    connects from a pod labelled as its source to the target pod's IP, and each flow it denies
+    times out; "outside" is a pod of another namespace as a source, the node as a target."""
+    deployed.ns("scale", "deployment/emulator", "--replicas=1")
+    deployed.ns("rollout", "status", "deployment/emulator", "--timeout=300s", timeout=330)
+    allowed, denied = flows("local")
+    # a stranger: a pod of the namespace that no policy names
+    denied = [
+        *denied,
+        ("stranger", "kafka", 0),
+        ("stranger", "s3", 0),
+        ("stranger", "cleaner", 8002),
+    ]
+    checks: dict[str, list[tuple[str, int, bool]]] = {}
+    for flows_, expected in ((allowed, True), (denied, False)):
+        for source, target, port in flows_:
+            host, number = _address(deployed, host_listeners, target, port)
+            checks.setdefault(source, []).append((host, number, expected))
+    wrong = []
+    for source, targets in checks.items():
+        results = _probe(deployed, source, [(h, p) for h, p, _ in targets])
+        for (host, port, expected), connected in zip(targets, results, strict=True):
+            if connected != expected:
+                verb = "connects" if connected else "is refused"
+                wrong.append(f"{source} → {host}:{port} {verb}")
+    assert not wrong, "\n".join(wrong)
+
+
+def test_prometheus_scrapes_every_pod_and_every_panel_has_data(deployed: Kube) -> None:
+    deployed.ns("scale", "deployment/emulator", "--replicas=1")
+    with deployed.port_forward("svc/prometheus", 9090) as prometheus:
+
+        def every_pod_up() -> bool:
+            targets = httpx.get(f"{prometheus}/api/v1/targets", timeout=10).json()["data"]
+            up = {
+                t["labels"].get("app") or t["labels"].get("job")
+                for t in targets["activeTargets"]
+                if t["health"] == "up"
+            }
+            return {*SERVICES, "emulator"} <= {str(u) for u in up}
+
+        wait_until(every_pod_up, timeout=180, interval=3, what="every pinpipe pod scraped")
+        empty = []
+        for dashboard in load().values():
+            for title, expr in expressions(dashboard):
+                query = expr.replace("$__rate_interval", "1m")
+                result = httpx.get(
+                    f"{prometheus}/api/v1/query", params={"query": query}, timeout=10
+                ).json()["data"]["result"]
+                if not any(math.isfinite(float(r["value"][1])) for r in result):
+                    empty.append(f"{title}: {query}")
+        assert not empty, "\n".join(empty)
+
+
+# -- helpers ---------------------------------------------------------------------------------
+
+
+def _post(ingest: str, acknowledged: list[tuple[str, int, int]], batches: int) -> None:
+    """Post batches of 20 pins through the ingest Service, retrying what is not acknowledged;
+    note (topic, partition, offset) of each record acknowledged."""
+    topic = "pinterest.pin"
+    for _ in range(batches):
+        base = len(acknowledged)
+        records = [{"value": {"index": 900_000 + base + i, "category": "k8s"}} for i in range(20)]
+
+        def sent(records: list[dict[str, Any]] = records) -> bool:
+            try:
+                response = httpx.post(
+                    f"{ingest}/topics/{topic}",
+                    json={"records": records},
+                    headers=JSON_V2,
+                    timeout=30,
+                )
+            except httpx.HTTPError:
+                return False
+            if response.status_code != 200:
+                return False
+            offsets = response.json()["offsets"]
+            if any(o.get("error_code") for o in offsets):
+                return False
+            acknowledged.extend((topic, o["partition"], o["offset"]) for o in offsets)
+            return True
+
+        wait_until(sent, timeout=300, interval=1, what="a batch acknowledged")
+
+
+def _stop_the_load(kube: Kube) -> None:
+    kube.ns("scale", "deployment/emulator", "--replicas=0")
+    kube.ns(
+        "wait",
+        "--for=delete",
+        "pod",
+        "-l",
+        "app.kubernetes.io/name=emulator",
+        "--timeout=120s",
+        timeout=150,
+        check=False,
+    )
+
+
+def _live_equals_batch(kube: Kube) -> None:
+    """Run the batch-report Job until its answers equal the live ones (the sink publishes what
+    it holds within a minute)."""
+    reports = _reports_folder(kube)
+
+    def equal() -> str | None:
+        name = f"report-{int(time.time())}"
+        kube.ns("create", "job", name, "--from=cronjob/batch-report")
+        kube.ns("wait", "--for=condition=complete", f"job/{name}", "--timeout=300s", timeout=330)
+        with kube.port_forward("svc/aggregator", 8001) as aggregator:
+            for path in sorted(reports.glob("*.csv")):
+                rows = list(csv.reader(io.StringIO(path.read_text())))
+                body = httpx.get(f"{aggregator}/aggregates/{path.stem}", timeout=30).json()
+                live = [[_cell(row[c]) for c in rows[0]] for row in body.get("rows", [])]
+                if live != [[_cell(v) for v in row] for row in rows[1:]]:
+                    return None
+        return name
+
+    wait_until(equal, timeout=420, interval=10, what="live == batch for every question")
+    assert len(list(reports.glob("*.csv"))) >= 10
+
+
+def _cell(value: Any) -> str:
+    """A value as the CSV writes it (numbers compared as numbers)."""
+    if value is None or value == "":
+        return ""
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return str(value)
+    return repr(int(number)) if number.is_integer() else repr(round(number, 6))
+
+
+def _reports_folder(kube: Kube) -> Path:
+    """The hostPath folder behind the batch-reports claim."""
+    claim = kube.json("-n", NAMESPACE, "get", "pvc", "batch-reports")
+    volume = kube.json("get", "pv", claim["spec"]["volumeName"])
+    return Path(volume["spec"]["hostPath"]["path"])
+
+
+@contextlib.contextmanager
+def _lake(kube: Kube) -> Iterator[Lake]:
+    """The lake the in-cluster sink writes, through a port-forward to SeaweedFS."""
+    with kube.port_forward("svc/seaweedfs", 8333) as endpoint:
+        yield open_lake(
+            "s3://pinpipe-lake/lake",
+            s3_endpoint_url=endpoint,
+            s3_access_key_id=SecretStr(S3_KEYS[0]),
+            s3_secret_access_key=SecretStr(S3_KEYS[1]),
+        )
+
+
+def _zone(lake: Lake, zone: str) -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = []
+    for path in lake.fs.glob(lake.path(f"{zone}/*/date=*/*.parquet")):
+        with lake.fs.open(path, "rb") as handle:
+            rows += pq.read_table(handle, columns=["_topic", "_partition", "_offset"]).to_pylist()
+    return rows
+
+
+POD_NAMES = {"kafka": "kafka", "s3": "seaweedfs"}
+DEFAULT_PORTS = {"kafka": 9092, "s3": 8333}
+
+
+def _address(kube: Kube, node: str, target: str, port: int) -> tuple[str, int]:
+    """A flow target's address: a pod's IP, or the node's for "outside"."""
+    port = port or DEFAULT_PORTS[target]
+    if target == "outside":
+        return node, port
+    name = POD_NAMES.get(target, target)
+    ip = kube.ns(
+        "get",
+        "pods",
+        "-l",
+        f"app.kubernetes.io/name={name}",
+        "--field-selector=status.phase=Running",
+        "-o",
+        "jsonpath={.items[0].status.podIP}",
+    )
+    assert ip, f"no running pod of {name}"
+    return ip, port
+
+
+@pytest.fixture
+def host_listeners(deployed: Kube) -> Iterator[str]:
+    """TCP listeners on the node's bridge address at the ports the flow table names for
+    "outside" (80, 443, 9092), so that a refused flow is told apart from a closed port."""
+    import socket
+    import threading
+
+    node = "10.244.0.1"
+    sockets = []
+    for port in (80, 443, 9092):
+        sock = socket.socket()
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((node, port))
+        sock.listen(64)
+        sockets.append(sock)
+
+        def accept(listener: socket.socket = sock) -> None:
+            with contextlib.suppress(OSError):
+                while True:
+                    listener.accept()[0].close()
+
+        threading.Thread(target=accept, daemon=True).start()
+    try:
+        yield node
+    finally:
+        for sock in sockets:
+            sock.close()
+
+
+PROBE = """
+import json, socket, sys
+results = []
+for host, port in json.loads(sys.argv[1]):
+    try:
+        socket.create_connection((host, port), timeout=4).close()
+        results.append(True)
+    except OSError:
+        results.append(False)
+print("RESULT " + json.dumps(results))
+"""
+
+
+def _probe(kube: Kube, source: str, targets: list[tuple[str, int]]) -> list[bool]:
+    """Connect to each target from a pod labelled as ``source`` (a Job's pod, so that no
+    ReplicaSet adopts it; "outside": a pod of another namespace); whether each connected."""
+    name = f"probe-{source}-{int(time.time() * 1000) % 100000}"
+    namespace = NAMESPACE
+    if source == "outside":
+        namespace = "outside"
+        kube.run("create", "namespace", namespace, check=False)
+    job = {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": {"name": name, "namespace": namespace},
+        "spec": {
+            "backoffLimit": 0,
+            "template": {
+                "metadata": {
+                    "labels": {"app.kubernetes.io/name": source, "pinpipe.dev/probe": "true"}
+                },
+                "spec": {
+                    "restartPolicy": "Never",
+                    "automountServiceAccountToken": False,
+                    "containers": [
+                        {
+                            "name": "probe",
+                            "image": "localhost/pinpipe:dev",
+                            "imagePullPolicy": "Never",
+                            "command": ["python", "-c", PROBE, json.dumps(targets)],
+                            "securityContext": {"runAsNonRoot": True, "runAsUser": 10001},
+                        }
+                    ],
+                },
+            },
+        },
+    }
+    kube.run("apply", "-f", "-", stdin=json.dumps(job))
+    where = ("-n", namespace)
+    kube.run(
+        *where, "wait", "--for=condition=complete", f"job/{name}", "--timeout=300s", timeout=330
+    )
+    output = kube.run(*where, "logs", f"job/{name}")
+    kube.run(*where, "delete", "job", name, "--wait=false")
+    line = next(line for line in output.splitlines() if line.startswith("RESULT "))
+    results: list[bool] = json.loads(line[len("RESULT ") :])
+    return results
