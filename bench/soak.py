@@ -30,6 +30,7 @@ from typing import Any
 import httpx
 
 from bench.local_stack import ROOT, free_port, local_s3
+from tests.pipeline_env import pipeline_env
 
 OUT = ROOT / "var" / "bench"
 LAG_METRICS = {
@@ -143,20 +144,14 @@ def soak_stack(rate: float) -> Iterator[SoakStack]:
             "emulator": free_port(18000),
         }
         env = {
-            **os.environ,
-            "PYTHONPATH": str(ROOT),
-            "PINPIPE_KAFKA_BOOTSTRAP_SERVERS": f"127.0.0.1:{ports['kafka']}",
-            "PINPIPE_LAKE_URL": "s3://soak/lake",
-            "PINPIPE_S3_ENDPOINT_URL": s3.endpoint,
-            "PINPIPE_S3_ACCESS_KEY_ID": s3.access_key,
-            "PINPIPE_S3_SECRET_ACCESS_KEY": s3.secret_key,
-            "PINPIPE_SOURCE_DB_URL": f"sqlite:///{folder / 'source.db'}",
-            "PINPIPE_INGEST_PORT": str(ports["ingest-api"]),
-            "PINPIPE_EMULATOR_API_URL": f"http://127.0.0.1:{ports['ingest-api']}",
-            "PINPIPE_AGGREGATOR_WEB_PORT": str(ports["aggregator"]),
-            "PINPIPE_CLEANER_WEB_PORT": str(ports["cleaner"]),
-            "PINPIPE_SINK_PORT": str(ports["sink"]),
-            "PINPIPE_EMULATOR_METRICS_PORT": str(ports["emulator"]),
+            **pipeline_env(
+                folder,
+                f"127.0.0.1:{ports['kafka']}",
+                ports,
+                "s3://soak/lake",
+                s3.endpoint,
+                (s3.access_key, s3.secret_key),
+            ),
             "PINPIPE_EMULATOR_MODE": "both",
             "PINPIPE_EMULATOR_RATE": str(rate),
             "PINPIPE_EMULATOR_BATCH_SIZE": "5",

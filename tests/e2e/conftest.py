@@ -5,7 +5,6 @@ hold), a lake in the real S3 server, and Debian's Prometheus scraping every serv
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -13,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.pipeline_env import PORT_VARIABLES, pipeline_env
 from tests.servers import REPO_ROOT, KafkaServer, S3Server, free_port
 
 
@@ -21,34 +21,20 @@ def pipeline(
     tmp_path: Path, s3_server: S3Server, s3_bucket: str, unique: str
 ) -> Iterator[dict[str, str]]:
     prefix = f"e2e{unique}"
-    ports = {
-        name: free_port(start=start)
-        for name, start in (
-            ("ingest", 23000),
-            ("aggregator", 23100),
-            ("cleaner", 23200),
-            ("sink", 23300),
-            ("emulator", 23400),
-            ("prometheus", 23500),
-        )
-    }
+    ports = {name: free_port(start=23000 + 100 * i) for i, name in enumerate(PORT_VARIABLES)}
+    prometheus_port = free_port(start=23500)
     broker = KafkaServer(free_port((0, 1), start=33092), tmp_path / "kafka")
     broker.start()
     env = {
-        **os.environ,
-        "PINPIPE_KAFKA_BOOTSTRAP_SERVERS": broker.bootstrap,
+        **pipeline_env(
+            tmp_path,
+            broker.bootstrap,
+            ports,
+            f"s3://{s3_bucket}/lake",
+            s3_server.endpoint,
+            (s3_server.access_key, s3_server.secret_key),
+        ),
         "PINPIPE_TOPIC_PREFIX": prefix,
-        "PINPIPE_LAKE_URL": f"s3://{s3_bucket}/lake",
-        "PINPIPE_S3_ENDPOINT_URL": s3_server.endpoint,
-        "PINPIPE_S3_ACCESS_KEY_ID": s3_server.access_key,
-        "PINPIPE_S3_SECRET_ACCESS_KEY": s3_server.secret_key,
-        "PINPIPE_SOURCE_DB_URL": f"sqlite:///{tmp_path / 'source.db'}",
-        "PINPIPE_INGEST_PORT": str(ports["ingest"]),
-        "PINPIPE_EMULATOR_API_URL": f"http://127.0.0.1:{ports['ingest']}",
-        "PINPIPE_AGGREGATOR_WEB_PORT": str(ports["aggregator"]),
-        "PINPIPE_CLEANER_WEB_PORT": str(ports["cleaner"]),
-        "PINPIPE_SINK_PORT": str(ports["sink"]),
-        "PINPIPE_EMULATOR_METRICS_PORT": str(ports["emulator"]),
         "PINPIPE_CLEANER_APP_ID": f"cleaner-{unique}",
         "PINPIPE_AGGREGATOR_APP_ID": f"aggregator-{unique}",
         "PINPIPE_SINK_GROUP_ID": f"sink-{unique}",
@@ -80,14 +66,14 @@ def pipeline(
             "--no-emulator",
             "--observe",
             "--prometheus-port",
-            str(ports["prometheus"]),
+            str(prometheus_port),
         )
         assert f"http://127.0.0.1:{ports['aggregator']}/aggregates/posts-per-country" in up
         pinpipe("emulator", "seed-db", "--rows", "300", "--seed", "7")
         yield {
             "tmp": str(tmp_path),
             "aggregates": f"http://127.0.0.1:{ports['aggregator']}",
-            "prometheus": f"http://127.0.0.1:{ports['prometheus']}",
+            "prometheus": f"http://127.0.0.1:{prometheus_port}",
             **{k: v for k, v in env.items() if k.startswith("PINPIPE_")},
         }
     finally:

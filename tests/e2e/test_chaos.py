@@ -43,7 +43,8 @@ from shared.lake import Lake
 from shared.models import DlqEntry
 from shared.topics import DLQ_TOPIC, RECORD_TYPES, raw_batch_topic, raw_stream_topic, raw_topics
 from tests.conftest import wait_until
-from tests.servers import REPO_ROOT, KafkaServer, S3Server, free_port
+from tests.pipeline_env import PORT_VARIABLES, pipeline_env
+from tests.servers import KafkaServer, S3Server, free_port
 
 pytestmark = pytest.mark.e2e
 S3_OUTAGE_SECONDS = 30.0
@@ -133,12 +134,7 @@ class Stack:
         ).open_lake()
 
     def url(self, service: str) -> str:
-        port = {
-            "ingest-api": "PINPIPE_INGEST_PORT",
-            "aggregator": "PINPIPE_AGGREGATOR_WEB_PORT",
-            "sink": "PINPIPE_SINK_PORT",
-        }[service]
-        return f"http://127.0.0.1:{self.env[port]}"
+        return f"http://127.0.0.1:{self.env[PORT_VARIABLES[service]]}"
 
 
 @pytest.fixture
@@ -146,33 +142,18 @@ def stack(tmp_path: Path, unique: str) -> Iterator[Stack]:
     # below 32768, the ephemeral range: see the module's docstring
     broker_port = free_port((0, 1), start=19092)
     s3 = S3Server(free_port((0, 1, 2, 3, 10001, 10002, 10003), start=11333), tmp_path / "s3")
-    ports = {
-        name: free_port(start=start)
-        for name, start in (
-            ("ingest", 17000),
-            ("aggregator", 17100),
-            ("cleaner", 17200),
-            ("sink", 17300),
-            ("emulator", 17400),
-        )
-    }
+    ports = {name: free_port(start=17000 + 100 * i) for i, name in enumerate(PORT_VARIABLES)}
     prefix = f"chaos{unique}"
     env = {
-        **os.environ,
-        "PYTHONPATH": str(REPO_ROOT),
-        "PINPIPE_KAFKA_BOOTSTRAP_SERVERS": f"127.0.0.1:{broker_port}",
+        **pipeline_env(
+            tmp_path,
+            f"127.0.0.1:{broker_port}",
+            ports,
+            f"s3://chaos-{unique}/lake",
+            s3.endpoint,
+            (s3.access_key, s3.secret_key),
+        ),
         "PINPIPE_TOPIC_PREFIX": prefix,
-        "PINPIPE_LAKE_URL": f"s3://chaos-{unique}/lake",
-        "PINPIPE_S3_ENDPOINT_URL": s3.endpoint,
-        "PINPIPE_S3_ACCESS_KEY_ID": s3.access_key,
-        "PINPIPE_S3_SECRET_ACCESS_KEY": s3.secret_key,
-        "PINPIPE_SOURCE_DB_URL": f"sqlite:///{tmp_path / 'source.db'}",
-        "PINPIPE_INGEST_PORT": str(ports["ingest"]),
-        "PINPIPE_EMULATOR_API_URL": f"http://127.0.0.1:{ports['ingest']}",
-        "PINPIPE_AGGREGATOR_WEB_PORT": str(ports["aggregator"]),
-        "PINPIPE_CLEANER_WEB_PORT": str(ports["cleaner"]),
-        "PINPIPE_SINK_PORT": str(ports["sink"]),
-        "PINPIPE_EMULATOR_METRICS_PORT": str(ports["emulator"]),
         "PINPIPE_EMULATOR_MODE": "both",
         "PINPIPE_EMULATOR_RATE": "12",
         "PINPIPE_EMULATOR_BATCH_SIZE": "3",
