@@ -16,7 +16,6 @@ import contextlib
 import csv
 import io
 import json
-import math
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -28,9 +27,9 @@ import pyarrow.parquet as pq
 import pytest
 from pydantic import SecretStr
 
-from dashboards.generate import expressions, load
 from shared.lake import Lake, open_lake
 from tests.conftest import wait_until
+from tests.dashboard_checks import panel_queries, provoke_twice, wait_for_every_panel
 from tests.k8s.conftest import NAMESPACE, Kube
 from tests.servers import REPO_ROOT
 from tests.unit.test_k8s_consistency import flows
@@ -186,28 +185,23 @@ def test_network_policies_hold_flow_by_flow(deployed: Kube, host_listeners: str)
 
 def test_prometheus_scrapes_every_pod_and_every_panel_has_data(deployed: Kube) -> None:
     deployed.ns("scale", "deployment/emulator", "--replicas=1")
-    with deployed.port_forward("svc/prometheus", 9090) as prometheus:
+    with (
+        deployed.port_forward("svc/prometheus", 9090) as prometheus,
+        deployed.port_forward("svc/ingest-api", 8000) as ingest,
+    ):
 
-        def every_pod_up() -> bool:
+        def scraped() -> set[str]:
             targets = httpx.get(f"{prometheus}/api/v1/targets", timeout=10).json()["data"]
-            up = {
-                t["labels"].get("app") or t["labels"].get("job")
-                for t in targets["activeTargets"]
-                if t["health"] == "up"
-            }
-            return {*SERVICES, "emulator"} <= {str(u) for u in up}
+            return {t["labels"]["job"] for t in targets["activeTargets"] if t["health"] == "up"}
 
-        wait_until(every_pod_up, timeout=180, interval=3, what="every pinpipe pod scraped")
-        empty = []
-        for dashboard in load().values():
-            for title, expr in expressions(dashboard):
-                query = expr.replace("$__rate_interval", "1m")
-                result = httpx.get(
-                    f"{prometheus}/api/v1/query", params={"query": query}, timeout=10
-                ).json()["data"]["result"]
-                if not any(math.isfinite(float(r["value"][1])) for r in result):
-                    empty.append(f"{title}: {query}")
-        assert not empty, "\n".join(empty)
+        wait_until(
+            lambda: scraped() >= {*SERVICES, "emulator"},
+            timeout=180,
+            interval=3,
+            what="Prometheus to scrape every pinpipe pod",
+        )
+        provoke_twice(ingest, "pinterest", prometheus)
+        wait_for_every_panel(prometheus, panel_queries(), timeout=240)
 
 
 # -- helpers ---------------------------------------------------------------------------------
