@@ -57,7 +57,10 @@ def create_app(settings: AggregatorSettings) -> tuple[faust.App, Aggregator]:
         autodiscover=False,
     )
     aggregator = Aggregator(
-        app, settings.topic_partitions, settings.aggregator_window_bucket_seconds
+        app,
+        settings.topic_partitions,
+        settings.aggregator_window_bucket_seconds,
+        settings.rocksdb_options(),
     )
     api = AggregatesApi(
         app,

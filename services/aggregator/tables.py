@@ -69,7 +69,13 @@ def _post_of(value: Any) -> Post:
 class Aggregator:
     """The posts table, the agent over the clean topics, and the derived aggregates."""
 
-    def __init__(self, app: faust.App, partitions: int, bucket_seconds: int) -> None:
+    def __init__(
+        self,
+        app: faust.App,
+        partitions: int,
+        bucket_seconds: int,
+        rocksdb_options: dict[str, int] | None = None,
+    ) -> None:
         self.app = app
         self.partitions = partitions
         self.aggregates = Aggregates(bucket_seconds)
@@ -86,6 +92,7 @@ class Aggregator:
             default=None,
             partitions=partitions,
             help="ind → the post's latest pin, geo and user fields",
+            options=rocksdb_options,  # the store's memory (see AggregatorSettings)
         )
         self.posts.on_recover(self._rebuild)
         app.on_partitions_revoked.connect(self._on_revoked)
