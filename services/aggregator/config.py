@@ -21,9 +21,11 @@ class AggregatorSettings(PinpipeSettings):
     aggregator_peer_timeout_seconds: float = 5.0
     # The posts table's RocksDB memory, per table partition. Faust's defaults (three memtables
     # of 64 MiB, a 2 GiB block cache) let a replica grow towards a gigabyte under a steady
-    # write load (seen in the soak); a post is a few hundred bytes.
-    aggregator_rocksdb_write_buffer_bytes: int = 8 * 1024 * 1024
-    aggregator_rocksdb_block_cache_bytes: int = 16 * 1024 * 1024
+    # write load: a memtable's memory grows with every write until it is flushed (seen in the
+    # soak, ~2 MB a minute at 50 posts/s). A post is a few hundred bytes: 2 MiB memtables
+    # flush every few minutes and keep a replica's table memory under 50 MiB.
+    aggregator_rocksdb_write_buffer_bytes: int = 2 * 1024 * 1024
+    aggregator_rocksdb_block_cache_bytes: int = 8 * 1024 * 1024
 
     def rocksdb_options(self) -> dict[str, int]:
         """Faust's RocksDB store options for the posts table."""
