@@ -60,9 +60,16 @@ def main() -> int:
     parser.add_argument("--warmup", type=float, default=5.0, help="minutes not judged")
     parser.add_argument("--interval", type=float, default=10.0, help="seconds between samples")
     parser.add_argument("--rate", type=float, default=50.0, help="posts per second (both routes)")
+    parser.add_argument(
+        "--from-csv", type=Path, help="judge and plot the samples of an earlier run instead"
+    )
     args = parser.parse_args()
     OUT.mkdir(parents=True, exist_ok=True)
-    samples: list[Sample] = []
+    if args.from_csv:
+        samples = _read_csv(args.from_csv)
+        _plot(samples, args.warmup * 60, OUT / "soak.png")
+        return 0 if _judge(samples, args.warmup * 60, args.rate, {}) else 1
+    samples = []
     with soak_stack(args.rate) as stack:
         started = time.monotonic()
         end = started + args.minutes * 60
@@ -218,13 +225,28 @@ def _write_csv(samples: list[Sample], path: Path) -> None:
             writer.writerow([s.seconds, s.process, s.pid, s.rss_bytes, s.open_fds, s.lag])
 
 
+def _read_csv(path: Path) -> list[Sample]:
+    with path.open(newline="") as handle:
+        return [
+            Sample(
+                float(row["seconds"]),
+                row["process"],
+                int(row["pid"]),
+                int(row["rss_bytes"]),
+                int(row["open_fds"]),
+                float(row["lag"]) if row["lag"] else None,
+            )
+            for row in csv.DictReader(handle)
+        ]
+
+
 def _series(samples: list[Sample], name: str, after: float = 0.0) -> list[Sample]:
     return [s for s in samples if s.process == name and s.seconds >= after]
 
 
 def _judge(samples: list[Sample], warmup: float, rate: float, restarts: dict[str, int]) -> bool:
-    """After the warm-up, for each of pinpipe's processes: RSS grows at most RSS_GROWTH_LIMIT (the median of the last tenth of
-    the samples against the first tenth's), and lag is bounded: its peak in the last third is
+    """After the warm-up, for each of pinpipe's processes: RSS grows at most RSS_GROWTH_LIMIT
+    (the median of the last tenth of the samples against the first tenth's), and lag is bounded: its peak in the last third is
     at most 1.5 times its peak in the first third (plus ten seconds of load), not climbing.
     No process may have been restarted."""
     ok = True
