@@ -246,9 +246,9 @@ def _series(samples: list[Sample], name: str, after: float = 0.0) -> list[Sample
 
 def _judge(samples: list[Sample], warmup: float, rate: float, restarts: dict[str, int]) -> bool:
     """After the warm-up, for each of pinpipe's processes: RSS grows at most RSS_GROWTH_LIMIT
-    (the median of the last tenth of the samples against the first tenth's), and lag is bounded: its peak in the last third is
-    at most 1.5 times its peak in the first third (plus ten seconds of load), not climbing.
-    No process may have been restarted."""
+    (the median of the last tenth of the samples against the first tenth's), and lag is
+    bounded: its peak in the last third is at most 1.5 times its peak in the first third (plus
+    ten seconds of load), not climbing. No process may have been restarted."""
     ok = True
     slack = 10 * rate * 6  # ten seconds of raw records (3 types, 2 routes)
     print(
