@@ -360,10 +360,16 @@ def status(
 
     from cli.stack import Stack, format_status
 
-    current = Stack.here().status()
+    stack = Stack.here()
+    current = stack.status()
     if current is None:
+        left = stack.leftovers()
         if json_output:
-            typer.echo(json.dumps({"up": False}))
+            typer.echo(json.dumps({"up": False, "left_running": left}))
+        elif left:
+            typer.echo(
+                f"pinpipe's supervisor is gone, but {', '.join(left)} still run: pinpipe down"
+            )
         else:
             typer.echo("pinpipe is not running (start it with: pinpipe up)")
         raise typer.Exit(code=3)

@@ -263,9 +263,6 @@ class Stack:
                 say("\nCtrl-C (or pinpipe down) stops everything; what exits is restarted.")
                 supervisor.supervise()
             say(f"\nstopping ({stop_signal[0]})…")
-        except BaseException as exc:
-            say(f"pinpipe up failed: {exc}", err=True)
-            raise
         finally:
             for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
                 signal.signal(signum, signal.SIG_IGN)  # a second Ctrl-C must not cut the stop
