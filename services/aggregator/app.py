@@ -9,6 +9,7 @@ import logging
 import faust
 import faust.web
 
+from services.aggregator import faust_patches
 from services.aggregator.api import AggregatesApi, ApiError, register_pages
 from services.aggregator.config import AggregatorSettings
 from services.aggregator.metrics import AGGREGATE_KEYS, LIVE_ANSWERS, METRICS, POSTS
@@ -77,23 +78,9 @@ def create_app(settings: AggregatorSettings) -> tuple[faust.App, Aggregator]:
         await broker.run(asyncio.Event())
 
     _add_service_pages(app, aggregator, api, broker)
-    _drain_changelog_before_commits(app)
+    faust_patches.drain_changelog_before_commits(app)
+    faust_patches.gaps_without_the_next_record(app)
     return app, aggregator
-
-
-def _drain_changelog_before_commits(app: faust.App) -> None:
-    """Faust flushes its producer's buffer (the changelog writes of the tables) before it
-    commits source offsets, but that flush gives up once 0.1 s pass without a send
-    (``ProducerBuffer.flush_atmost``): under load, offsets could be committed ahead of the
-    changelog, and a replica restored from it would miss records. This flush returns only when
-    the buffer is empty (the kill -9 test of tests/integration/test_aggregator.py)."""
-    buffer = app.producer.buffer
-
-    async def drain() -> None:
-        while buffer.size:
-            await buffer.flush_atmost(buffer.size)
-
-    buffer.flush = drain  # type: ignore[method-assign]
 
 
 def _add_service_pages(

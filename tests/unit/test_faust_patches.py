@@ -1,0 +1,90 @@
+"""pinpipe's patches of Faust (services/aggregator/faust_patches.py) against Faust's own
+consumer bookkeeping: each test fails if Faust changes under its patch (fixed upstream, or
+renamed), so that the patch is looked at again."""
+
+from __future__ import annotations
+
+import random
+from collections import defaultdict
+from typing import Any
+
+import faust
+from faust.transport.consumer import Consumer
+from intervaltree import IntervalTree
+
+from services.aggregator import faust_patches
+
+TP = "pinpipe.clean.pin-0"
+
+
+class _Message:
+    def __init__(self, offset: int) -> None:
+        self.tp, self.topic, self.offset, self.acked = TP, TP, offset, False
+
+
+class _App:
+    class topics:  # Faust's app.topics
+        @staticmethod
+        def acks_enabled_for(topic: str) -> bool:
+            return True
+
+    def __init__(self, consumer: Any) -> None:
+        self.consumer = consumer
+
+
+def _consumer() -> Any:
+    """Faust's Consumer with only the bookkeeping of offsets set up (no broker)."""
+
+    class Bookkeeping(Consumer):
+        pass
+
+    Bookkeeping.__abstractmethods__ = frozenset()  # the broker side is not used here
+    consumer: Any = object.__new__(Bookkeeping)  # type: ignore[type-abstract]  # see above
+    consumer._acked, consumer._acked_index = defaultdict(list), defaultdict(set)
+    consumer._gap, consumer._unacked_messages = defaultdict(IntervalTree), set()
+    consumer._committed_offset = defaultdict(lambda: None)
+    consumer._n_acked, consumer._waiting_for_ack = 0, None
+    consumer.app = _App(consumer)
+    return consumer
+
+
+async def _read_transactions(consumer: Any, transactions: int) -> tuple[int, int]:
+    """Read ``transactions`` of 1-3 records and a commit marker each, as Faust's fetch loop
+    does (noting the gap a marker leaves), acknowledge every record, commit every 7
+    transactions; (the end offset, the committed offset)."""
+    rng = random.Random(1)
+    consumer._committed_offset[TP] = 0
+    offset, previous = 0, None
+    for number in range(transactions):
+        for _ in range(rng.randint(1, 3)):
+            if previous is not None and offset - previous > 1:
+                await consumer._add_gap(TP, previous + 1, offset)
+            consumer.ack(_Message(offset))
+            previous, offset = offset, offset + 1
+        offset += 1  # the transaction's commit marker: no record
+        if number % 7 == 6:
+            new = consumer._new_offset(TP)
+            if new is not None:
+                consumer._committed_offset[TP] = new
+    return offset, consumer._committed_offset[TP]
+
+
+async def test_faust_alone_falls_behind_past_transaction_markers() -> None:
+    end, committed = await _read_transactions(_consumer(), 2000)
+    assert committed < end / 2, "Faust keeps up now: patch 2 may go (faust_patches.py)"
+
+
+async def test_with_the_patch_commits_keep_up_and_forget_what_they_cover() -> None:
+    consumer = _consumer()
+    faust_patches.gaps_without_the_next_record(_App(consumer))  # type: ignore[arg-type]
+    end, committed = await _read_transactions(consumer, 2000)
+    assert end - 30 <= committed <= end  # up to the last commit, 7 transactions before the end
+    assert len(consumer._acked[TP]) < 30 and len(consumer._acked_index[TP]) < 30
+
+
+def test_the_buffer_flush_patch_finds_what_it_replaces() -> None:
+    app = faust.App("patch-check", broker="kafka://127.0.0.1:1", autodiscover=False)
+    buffer = app.producer.buffer
+    assert callable(buffer.flush) and callable(buffer.flush_atmost) and buffer.size == 0
+    faust_patches.drain_changelog_before_commits(app)
+    assert buffer.flush.__name__ == "drain"
