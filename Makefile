@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: help setup setup-test up down status test test-k8s test-unit lint bench soak image clean
+.PHONY: help setup setup-test up down status test test-k8s cluster-up cluster-down test-unit lint bench soak image clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-11s %s\n", $$1, $$2}'
@@ -40,6 +40,12 @@ test: setup-test ## Unit, integration (real Kafka, real S3) and end-to-end tests
 
 test-k8s: setup-test ## The local overlay on a real single-node Kubernetes the test builds (root)
 	$(VENV)/bin/pytest -p no:cacheprovider tests/k8s
+
+cluster-up: ## Build (once) and start the single-node Kubernetes of the k8s tests (root)
+	bash infra/k8s/cluster.sh up
+
+cluster-down: ## Stop it and undo what it changed on the host (also after a failed run)
+	bash infra/k8s/cluster.sh down
 
 test-unit: setup ## Unit tests only (no servers)
 	$(VENV)/bin/pytest -p no:cacheprovider tests/unit

@@ -5,6 +5,7 @@
 #   CoreDNS     coredns
 #   cri-tools   crictl
 #   kube-network-policies (the NetworkPolicy enforcer)
+#   Prometheus  prometheus (Debian's is built without Kubernetes service discovery)
 #
 #   infra/k8s/build.sh            build what is missing (about 15 min of 2 cores the first time)
 #   infra/k8s/build.sh --print    print the folder of the binaries
@@ -18,6 +19,8 @@ K8S_VERSION="${K8S_VERSION:-v1.34.4}"
 COREDNS_VERSION="${COREDNS_VERSION:-v1.14.7}"
 CRICTL_VERSION="${CRICTL_VERSION:-v1.34.0}"
 NETPOL_VERSION="${NETPOL_VERSION:-v0.8.0}"
+# v3.5.0, the version of k8s/components/monitoring (Prometheus's Go module says v0.<3 minor>)
+PROMETHEUS_VERSION="${PROMETHEUS_VERSION:-v0.305.0}"
 K8S_CACHE="${K8S_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/pinpipe/k8s}"
 bin="$K8S_CACHE/bin-$K8S_VERSION"
 components=(kube-apiserver kube-controller-manager kube-scheduler kubelet kube-proxy kubectl)
@@ -33,6 +36,9 @@ log() { echo "k8s/build.sh: $*" >&2; }
 command -v go >/dev/null || { log "go not found (apt-get install golang-go)"; exit 1; }
 mkdir -p "$bin"
 export CGO_ENABLED=0 GOFLAGS=-mod=mod
+# one build at a time (a second caller waits, then finds the binaries built)
+exec 9>"$K8S_CACHE/build.lock"
+flock 9
 
 build_kubernetes() {
   local missing=()
@@ -88,8 +94,35 @@ go_install() {  # go_install NAME PACKAGE@VERSION
   log "built $1 in $((SECONDS - started))s"
 }
 
+build_prometheus() {
+  # `go install` is refused (its go.mod has a replace directive): a throwaway module with the
+  # same replace, as for Kubernetes
+  [ -x "$bin/prometheus" ] && return 0
+  local src="$K8S_CACHE/src-prometheus-$PROMETHEUS_VERSION" started=$SECONDS
+  local release="3.${PROMETHEUS_VERSION#v0.}"  # v0.305.0 -> 3.305.0 -> 3.5.0 below
+  release="3.$((10#$(echo "$release" | cut -d. -f2) - 300)).$(echo "$release" | cut -d. -f3)"
+  mkdir -p "$src"
+  cat >"$src/go.mod" <<MOD
+module pinpipe.local/prometheusbuild
+
+go 1.23.0
+
+require github.com/prometheus/prometheus $PROMETHEUS_VERSION
+
+replace github.com/fsnotify/fsnotify v1.8.0 => github.com/fsnotify/fsnotify v1.7.0
+MOD
+  printf '//go:build tools\n\npackage tools\n\nimport _ "github.com/prometheus/prometheus/cmd/prometheus"\n' >"$src/tools.go"
+  log "building prometheus $release"
+  (cd "$src" && go mod tidy && go build -trimpath \
+    -ldflags "-s -w -X github.com/prometheus/common/version.Version=$release" \
+    -o "$bin/prometheus.tmp" github.com/prometheus/prometheus/cmd/prometheus)
+  mv "$bin/prometheus.tmp" "$bin/prometheus"
+  log "built prometheus in $((SECONDS - started))s"
+}
+
 build_kubernetes
 go_install coredns "github.com/coredns/coredns@$COREDNS_VERSION"
 go_install crictl "sigs.k8s.io/cri-tools/cmd/crictl@$CRICTL_VERSION"
 go_install kube-network-policies "sigs.k8s.io/kube-network-policies/cmd@$NETPOL_VERSION"
+build_prometheus
 log "binaries in $bin"

@@ -140,7 +140,7 @@ bridge_up() {
   "plugins": [
     {"type": "bridge", "bridge": "$BRIDGE", "isGateway": true, "ipMasq": true, "hairpinMode": true,
      "ipam": {"type": "host-local", "ranges": [[{"subnet": "$POD_CIDR", "gateway": "$HOST_IP",
-       "rangeStart": "10.244.1.0"}]], "routes": [{"dst": "0.0.0.0/0"}],
+       "rangeStart": "10.244.1.2"}]], "routes": [{"dst": "0.0.0.0/0"}],
        "dataDir": "$K8S_STATE/cni/ipam"}},
     {"type": "portmap", "capabilities": {"portMappings": true}}
   ]
@@ -238,6 +238,7 @@ start_control_plane() {
     --service-account-issuer=https://kubernetes.default.svc.cluster.local \
     --authorization-mode=Node,RBAC --enable-admission-plugins=NodeRestriction \
     --allow-privileged=true --enable-priority-and-fairness=false \
+    --kubelet-preferred-address-types=InternalIP,Hostname \
     --profiling=false --v=1
   wait_for kube-apiserver "serving" kubectl get --raw /readyz
   alive kube-controller-manager || start kube-controller-manager "$bin/kube-controller-manager" \
@@ -352,7 +353,13 @@ start_addons() {
 }
 
 volumes() {  # hostPath PersistentVolumes for the claims of the test overlay
-  local pvs="" i
+  local pvs="" i released
+  # a volume whose claim is gone (a deleted namespace) is emptied and offered again
+  released="$(kubectl get pv -o jsonpath='{range .items[?(@.status.phase=="Released")]}{.metadata.name}{"\n"}{end}')"
+  for i in $released; do
+    kubectl delete pv "$i" --wait=true >/dev/null
+    rm -rf "${K8S_STATE:?}/volumes/${i#pinpipe-}"
+  done
   for i in $(seq 1 8); do
     mkdir -p "$K8S_STATE/volumes/pv$i"
     chmod 0777 "$K8S_STATE/volumes/pv$i"
@@ -382,8 +389,8 @@ up() {
   start_control_plane
   start_containerd
   load_images
+  start_kubelet  # first: kube-proxy waits for its Node object before it reports healthy
   start_kube_proxy
-  start_kubelet
   start_addons
   log "up in $((SECONDS - started))s: export KUBECONFIG=$admin_kubeconfig"
 }

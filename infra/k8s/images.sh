@@ -6,7 +6,7 @@
 #   localhost/kube-network-policies:pinpipe  the NetworkPolicy enforcer (infra/k8s/build.sh)
 #   localhost/kafka:pinpipe                  Apache Kafka, the jars and script of `make up`
 #   localhost/seaweedfs:pinpipe              SeaweedFS, the tests' S3 server build
-#   localhost/prometheus:pinpipe             Debian's prometheus
+#   localhost/prometheus:pinpipe             Prometheus (infra/k8s/build.sh)
 #   localhost/pinpipe:dev                    pinpipe (the Containerfile, infra/image/build.sh)
 #
 #   infra/k8s/images.sh build           build the ones missing or whose inputs changed
@@ -42,7 +42,7 @@ context() {  # context NAME DIR: fill DIR with what NAME's Containerfile copies
       cp "$root/infra/proc.sh" "$dir/infra/"
       cp "$root/infra/kafka/kafka.sh" "$root/infra/kafka/log4j.properties" "$root/infra/kafka/pom.xml" \
         "$dir/infra/kafka/" ;;
-    prometheus) ;;
+    prometheus) cp "$bin/prometheus" "$dir/" ;;
   esac
   cp "$here/images/$name.Containerfile" "$dir/Containerfile"
 }

@@ -1,6 +1,9 @@
 """A real single-node Kubernetes cluster for the test run (``make test-k8s``): built and started
 by ``infra/k8s/cluster.sh up``, stopped by ``cluster.sh down`` at the end, also when a test fails;
 then the host must hold nothing of it (no process, bridge, iptables chain or mount).
+
+``PINPIPE_K8S_KEEP=1`` leaves the cluster running afterwards (and skips that check), for working
+on the tests: ``cluster.sh up`` is quick on a running cluster; ``make cluster-down`` ends it.
 """
 
 from __future__ import annotations
@@ -141,7 +144,8 @@ def kube() -> Iterator[Kube]:
         )
         yield Kube(kubectl, kubeconfig, Path(kubeconfig).parent)
     finally:
-        state = Path(os.environ.get("K8S_STATE", "/var/lib/pinpipe-k8s"))
-        _cluster("down", timeout=600)
-        left = _leftovers(state)
-        assert not left, f"the cluster left behind: {left}"
+        if os.environ.get("PINPIPE_K8S_KEEP") != "1":
+            state = Path(os.environ.get("K8S_STATE", "/var/lib/pinpipe-k8s"))
+            _cluster("down", timeout=600)
+            left = _leftovers(state)
+            assert not left, f"the cluster left behind: {left}"

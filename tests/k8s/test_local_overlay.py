@@ -34,7 +34,8 @@ from tests.k8s.conftest import NAMESPACE, Kube
 from tests.servers import REPO_ROOT
 from tests.unit.test_k8s_consistency import flows
 
-pytestmark = pytest.mark.k8s
+# building the cluster the first time on a machine takes ~20 min (tests/k8s/conftest.py)
+pytestmark = [pytest.mark.k8s, pytest.mark.timeout(3600)]
 OVERLAY = REPO_ROOT / "k8s" / "overlays" / "local"
 SERVICES = ["ingest-api", "cleaner", "aggregator", "s3-sink"]
 S3_KEYS = ("pinpipe", "pinpipe-dev-secret")  # the s3 component's development credentials
