@@ -25,6 +25,7 @@ from typing import Any
 import httpx
 import pyarrow.parquet as pq
 import pytest
+import yaml
 from pydantic import SecretStr
 
 from shared.lake import Lake, open_lake
@@ -89,8 +90,41 @@ def test_every_workload_is_available(deployed: Kube) -> None:
         "kafka": 1,
         "seaweedfs": 1,
     }
-    claims = deployed.json("-n", NAMESPACE, "get", "pvc")["items"]
-    assert claims and all(c["status"]["phase"] == "Bound" for c in claims), claims
+    # the StatefulSets' claims are bound; `batch-reports` waits for its first Job's pod
+    # (the StorageClass binds on first use), which test_live_answers_equal_the_batch_report runs
+    claims = {
+        c["metadata"]["name"]: c["status"]["phase"]
+        for c in deployed.json("-n", NAMESPACE, "get", "pvc")["items"]
+    }
+    assert claims == {"data-kafka-0": "Bound", "data-seaweedfs-0": "Bound", "batch-reports": "Pending"}
+
+
+@pytest.mark.parametrize("overlay", ["dev", "prod"])
+def test_dev_and_prod_pass_the_api_servers_dry_run(deployed: Kube, overlay: str) -> None:
+    """Every built-in object of the other overlays, admitted by the API server (schemas,
+    defaulting, admission, immutable fields against what runs). Strimzi's objects cannot be:
+    no registry here carries its CRDs (asserted: the cluster does not know the API group)."""
+    rendered = [
+        doc
+        for doc in yaml.safe_load_all(deployed.run("kustomize", str(OVERLAY.parent / overlay)))
+        if doc
+    ]
+    strimzi = [d for d in rendered if d["apiVersion"].startswith("kafka.strimzi.io/")]
+    builtin = [d for d in rendered if d not in strimzi]
+    assert {d["kind"] for d in strimzi} <= {"Kafka", "KafkaNodePool", "KafkaTopic"}
+    assert not deployed.run("api-resources", "--api-group=kafka.strimzi.io", "-o", "name")
+    output = deployed.run(
+        "apply",
+        "--server-side",
+        "--dry-run=server",
+        "--field-manager=pinpipe-dry-run",
+        "--force-conflicts",
+        "-f",
+        "-",
+        stdin=yaml.safe_dump_all(builtin),
+    )
+    applied = [line for line in output.splitlines() if line.endswith("(server dry run)")]
+    assert len(applied) == len(builtin), output
 
 
 def test_the_emulator_posts_through_the_ingest_service_on_both_routes(deployed: Kube) -> None:

@@ -952,7 +952,7 @@ def test_readme_deploy_section() -> None:
     section = readme.split("\n## Deploy on Kubernetes\n", 1)[1].split("\n## ", 1)[0]
     assert readme.index("## Deploy on Kubernetes") < readme.index("## Benchmarks")
     first_command = re.search(r"```bash\n(.+)", section)
-    assert first_command and first_command[1].startswith("kubectl apply -k k8s/overlays/dev")
+    assert first_command and first_command[1].startswith("kubectl apply -k k8s/overlays/local")
     for path in (K8S / "components").iterdir():
         assert f"`{path.name}`" in section, path.name
     for secret in ("pinpipe-s3", "grafana-admin", "pinpipe-ingest"):
