@@ -241,7 +241,8 @@ def query(
         extension = "txt" if fmt == "table" else fmt
         for question_name, (columns, rows) in answers.items():
             path = out / f"{question_name}.{extension}"
-            path.write_text(render(columns, rows, fmt) + "\n")
+            text = render(columns, rows, fmt)
+            path.write_text(text if text.endswith("\n") else text + "\n")  # csv ends with one
             typer.echo(f"{path}: {len(rows)} rows")
         return
     for question_name, (columns, rows) in answers.items():

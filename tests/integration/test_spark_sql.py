@@ -3,6 +3,8 @@ the same Parquet files (the reference tables imported into a lake), in both sema
 
 from __future__ import annotations
 
+import csv
+import io
 import subprocess
 import sys
 from pathlib import Path
@@ -72,3 +74,24 @@ def test_the_command_takes_the_spark_engine(lake: Lake) -> None:
         "Palestinian Territory,997",
         "Western Sahara,997",
     ]
+
+
+def test_query_out_writes_one_csv_per_question_with_no_empty_record(
+    lake: Lake, tmp_path: Path
+) -> None:
+    """The batch-report CronJob's files: a header and one record per answer row (the files once
+    ended in a blank line, which a CSV reader takes for one more, empty, record)."""
+    result = subprocess.run(
+        [sys.executable, "-m", "cli.main", "query", "all", "--format", "csv"]
+        + ["--lake", lake.url, "--out", str(tmp_path)],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert result.returncode == 0, result.stderr
+    answers = run_questions(lake, list(QUESTIONS))
+    for name, (columns, rows) in answers.items():
+        records = list(csv.reader(io.StringIO((tmp_path / f"{name}.csv").read_text())))
+        assert records[0] == columns, name
+        assert len(records) == 1 + len(rows) and all(records), name

@@ -288,12 +288,12 @@ def _stop_the_load(kube: Kube) -> None:
 def _live_equals_batch(kube: Kube) -> None:
     """Run the batch-report Job until its answers equal the live ones (the sink publishes what
     it holds within a minute)."""
-    reports = _reports_folder(kube)
 
     def equal() -> str | None:
         name = f"report-{int(time.time())}"
         kube.ns("create", "job", name, "--from=cronjob/batch-report")
         kube.ns("wait", "--for=condition=complete", f"job/{name}", "--timeout=300s", timeout=330)
+        reports = _reports_folder(kube)  # bound once the first Job's pod used it
         with kube.port_forward("svc/aggregator", 8001) as aggregator:
             for path in sorted(reports.glob("*.csv")):
                 rows = list(csv.reader(io.StringIO(path.read_text())))
@@ -304,7 +304,7 @@ def _live_equals_batch(kube: Kube) -> None:
         return name
 
     wait_until(equal, timeout=420, interval=10, what="live == batch for every question")
-    assert len(list(reports.glob("*.csv"))) >= 10
+    assert len(list(_reports_folder(kube).glob("*.csv"))) >= 10
 
 
 def _cell(value: Any) -> str:
