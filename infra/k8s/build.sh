@@ -4,7 +4,8 @@
 #   Kubernetes  kube-apiserver kube-controller-manager kube-scheduler kubelet kube-proxy kubectl
 #   CoreDNS     coredns
 #   cri-tools   crictl
-#   kube-network-policies (the NetworkPolicy enforcer)
+#   kube-router (its NetworkPolicy controller only: iptables and ipset; kube-network-policies
+#               needs the nftables `queue` expression, which these machines' kernel lacks)
 #   Prometheus  prometheus (Debian's is built without Kubernetes service discovery)
 #
 #   infra/k8s/build.sh            build what is missing (about 15 min of 2 cores the first time)
@@ -18,7 +19,7 @@ set -euo pipefail
 K8S_VERSION="${K8S_VERSION:-v1.34.4}"
 COREDNS_VERSION="${COREDNS_VERSION:-v1.14.7}"
 CRICTL_VERSION="${CRICTL_VERSION:-v1.34.0}"
-NETPOL_VERSION="${NETPOL_VERSION:-v0.8.0}"
+KUBE_ROUTER_VERSION="${KUBE_ROUTER_VERSION:-v2.1.0}"
 # v3.5.0, the version of k8s/components/monitoring (Prometheus's Go module says v0.<3 minor>)
 PROMETHEUS_VERSION="${PROMETHEUS_VERSION:-v0.305.0}"
 K8S_CACHE="${K8S_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/pinpipe/k8s}"
@@ -123,6 +124,6 @@ MOD
 build_kubernetes
 go_install coredns "github.com/coredns/coredns@$COREDNS_VERSION"
 go_install crictl "sigs.k8s.io/cri-tools/cmd/crictl@$CRICTL_VERSION"
-go_install kube-network-policies "sigs.k8s.io/kube-network-policies/cmd@$NETPOL_VERSION"
+go_install kube-router "github.com/cloudnativelabs/kube-router/v2/cmd/kube-router@$KUBE_ROUTER_VERSION"
 build_prometheus
 log "binaries in $bin"

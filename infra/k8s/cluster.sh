@@ -4,9 +4,10 @@
 #   infra/k8s/cluster.sh up        build what is missing (infra/k8s/build.sh, the images of
 #                                  infra/k8s/images.sh), then start etcd, the control plane,
 #                                  containerd, the kubelet, kube-proxy, CoreDNS and the
-#                                  NetworkPolicy enforcer; wait until the node and DNS are Ready
+#                                  NetworkPolicy enforcer (kube-router's firewall); wait
+#                                  until the node and DNS are Ready
 #   infra/k8s/cluster.sh down      stop all of it and undo what `up` changed on the host
-#                                  (processes by pid, mounts, iptables/nftables rules, the
+#                                  (processes by pid, mounts, iptables rules and ipsets, the
 #                                  bridge, sysctls), also after a failed or interrupted `up`
 #   infra/k8s/cluster.sh status    exit 0 while the cluster answers
 #   infra/k8s/cluster.sh env       print `export KUBECONFIG=…` for the admin's kubeconfig
@@ -44,7 +45,7 @@ SYSCTLS=(net.ipv4.ip_forward net.bridge.bridge-nf-call-iptables net.bridge.bridg
   vm.overcommit_memory vm.panic_on_oom kernel.panic kernel.panic_on_oops kernel.keys.root_maxkeys
   kernel.keys.root_maxbytes)
 DEBIAN_PACKAGES=(etcd-server containerd runc containernetworking-plugins iptables conntrack socat
-  ethtool iproute2 openssl nftables)
+  ethtool iproute2 openssl ipset)
 
 log() { echo "k8s/cluster.sh: $*" >&2; }
 kubectl() { "$bin/kubectl" --kubeconfig "$admin_kubeconfig" "$@"; }
@@ -181,13 +182,14 @@ certificates() {
   cert controller-manager system:kube-controller-manager
   cert scheduler system:kube-scheduler
   cert kube-proxy system:kube-proxy
+  cert kube-router kube-router
   cert node "system:node:$NODE_NAME" system:nodes "IP:$HOST_IP,DNS:$NODE_NAME"
   cert apiserver-kubelet-client kube-apiserver-kubelet-client system:masters
   if [ ! -f "$pki/sa.key" ]; then
     openssl genrsa -out "$pki/sa.key" 2048 2>/dev/null
     openssl rsa -in "$pki/sa.key" -pubout -out "$pki/sa.pub" 2>/dev/null
   fi
-  for who in admin controller-manager scheduler kube-proxy node; do
+  for who in admin controller-manager scheduler kube-proxy kube-router node; do
     kubeconfig "$who" >"$K8S_STATE/$who.kubeconfig"
   done
 }
@@ -249,6 +251,7 @@ start_control_plane() {
     --service-account-private-key-file="$pki/sa.key" --root-ca-file="$pki/ca.crt" \
     --cluster-signing-cert-file="$pki/ca.crt" --cluster-signing-key-file="$pki/ca.key" \
     --use-service-account-credentials=true --service-cluster-ip-range="$SERVICE_CIDR" \
+    --allocate-node-cidrs=true --cluster-cidr="$POD_CIDR" --node-cidr-mask-size=16 \
     --profiling=false --v=1
   alive kube-scheduler || start kube-scheduler "$bin/kube-scheduler" \
     --kubeconfig="$K8S_STATE/scheduler.kubeconfig" \
@@ -343,13 +346,18 @@ CONF
 
 start_addons() {
   kubectl apply --server-side -f "$here/addons" >/dev/null
-  for d in coredns; do
-    wait_for kube-apiserver "deployment $d available" \
-      kubectl -n kube-system wait --for=condition=Available --timeout=2s "deployment/$d"
-  done
-  wait_for kube-apiserver "NetworkPolicy enforcer running" \
-    kubectl -n kube-system rollout status --timeout=2s daemonset/kube-network-policies
+  wait_for kube-apiserver "deployment coredns available" \
+    kubectl -n kube-system wait --for=condition=Available --timeout=2s deployment/coredns
   volumes
+}
+
+start_network_policies() {  # kube-router's NetworkPolicy controller, on the node (iptables, ipset)
+  alive kube-router && return 0
+  start kube-router "$bin/kube-router" --kubeconfig="$K8S_STATE/kube-router.kubeconfig" \
+    --hostname-override="$NODE_NAME" --run-firewall=true --run-router=false \
+    --run-service-proxy=false --health-port=20244 --metrics-port=0 \
+    --iptables-sync-period=1m --v=1
+  wait_for kube-router "enforcing NetworkPolicies" curl -sf http://127.0.0.1:20244/healthz
 }
 
 volumes() {  # hostPath PersistentVolumes for the claims of the test overlay
@@ -392,6 +400,7 @@ up() {
   start_kubelet  # first: kube-proxy waits for its Node object before it reports healthy
   start_kube_proxy
   start_addons
+  start_network_policies
   log "up in $((SECONDS - started))s: export KUBECONFIG=$admin_kubeconfig"
 }
 
@@ -401,17 +410,18 @@ down() {
   if alive containerd && [ -x "$bin/crictl" ]; then
     "$bin/crictl" --runtime-endpoint "unix://$containerd_sock" --timeout 60s rmp -fa >/dev/null 2>&1 || true
   fi
-  for name in kubelet kube-proxy kube-scheduler kube-controller-manager kube-apiserver; do
+  for name in kube-router kubelet kube-proxy kube-scheduler kube-controller-manager kube-apiserver; do
     stop_pid "$name"
   done
   stop_pid containerd 30
   # whatever still runs in the pods' cgroups (shims, containers), by pid
   local pids
-  pids="$(cat /sys/fs/cgroup/*/kubepods*/cgroup.procs /sys/fs/cgroup/*/kubepods*/*/cgroup.procs \
-    /sys/fs/cgroup/*/kubepods*/*/*/cgroup.procs 2>/dev/null | sort -u || true)"
+  pids="$(find /sys/fs/cgroup/*/kubepods -name cgroup.procs -exec cat {} + 2>/dev/null | sort -u || true)"
   [ -n "$pids" ] && kill -9 $pids 2>/dev/null || true
   pkill -9 -f "containerd-shim-runc-v2 .*-address $containerd_sock" 2>/dev/null || true
   stop_pid etcd
+  # the kubelet's cgroups, deepest first (empty now)
+  find /sys/fs/cgroup/*/kubepods -depth -type d -exec rmdir {} \; 2>/dev/null || true
   # mounts under the state folder and containerd's root (pod volumes, snapshots, sandboxes'
   # shm), deepest first
   awk -v s="$K8S_STATE" -v c="$K8S_CACHE/containerd-root" '$2 ~ "^"s || $2 ~ "^"c {print $2}' \
@@ -423,21 +433,23 @@ down() {
     umount "$ns" 2>/dev/null || true
     rm -f "$ns"
   done
-  # kube-proxy's and CNI's iptables chains; the enforcer's nftables table
+  # kube-proxy's, kube-router's and CNI's iptables chains
   [ -x "$bin/kube-proxy" ] && "$bin/kube-proxy" --cleanup >/dev/null 2>&1 || true
   for table in filter nat mangle; do
     iptables-save -t "$table" 2>/dev/null | awk '/^:(KUBE-|CNI-)/ {print substr($1, 2)}' | while read -r chain; do
       iptables -t "$table" -F "$chain" 2>/dev/null || true
     done
-    iptables-save -t "$table" 2>/dev/null | grep -E '^-A .*(KUBE-|CNI-)' | sed 's/^-A/-D/' | while read -r rule; do
-      eval "iptables -t $table $rule" 2>/dev/null || true
-    done
+    { iptables-save -t "$table" 2>/dev/null | grep -E '^-A .*(KUBE-|CNI-)' || true; } | sed 's/^-A/-D/' |
+      while read -r rule; do
+        eval "iptables -t $table $rule" 2>/dev/null || true
+      done
     iptables-save -t "$table" 2>/dev/null | awk '/^:(KUBE-|CNI-)/ {print substr($1, 2)}' | while read -r chain; do
       iptables -t "$table" -X "$chain" 2>/dev/null || true
     done
   done
-  nft list tables 2>/dev/null | awk '/kube-network-policies/ {print $2, $3}' | while read -r family name; do
-    nft delete table "$family" "$name" 2>/dev/null || true
+  # kube-router's ipsets (its chains are KUBE-…, removed above)
+  { ipset list -n 2>/dev/null | grep -E '^(KUBE-|kube-router-|inet6:KUBE-)' || true; } | while read -r set; do
+    ipset destroy "$set" 2>/dev/null || true
   done
   if ip link show "$BRIDGE" >/dev/null 2>&1; then
     ip link set "$BRIDGE" down 2>/dev/null || true

@@ -3,7 +3,6 @@
 # into the cluster's containerd:
 #   localhost/pause:pinpipe                  the pod sandbox (pause.c, static)
 #   localhost/coredns:pinpipe                CoreDNS          (infra/k8s/build.sh)
-#   localhost/kube-network-policies:pinpipe  the NetworkPolicy enforcer (infra/k8s/build.sh)
 #   localhost/kafka:pinpipe                  Apache Kafka, the jars and script of `make up`
 #   localhost/seaweedfs:pinpipe              SeaweedFS, the tests' S3 server build
 #   localhost/prometheus:pinpipe             Prometheus (infra/k8s/build.sh)
@@ -19,7 +18,7 @@ root="$(cd "$here/../.." && pwd)"
 export CONTAINERS_CONF="${CONTAINERS_CONF:-$root/infra/image/containers.conf}"
 K8S_CACHE="${K8S_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/pinpipe/k8s}"
 bin="$(bash "$here/build.sh" --print)"
-IMAGES=(pause coredns kube-network-policies kafka seaweedfs prometheus)
+IMAGES=(pause coredns kafka seaweedfs prometheus)
 PINPIPE_IMAGE=localhost/pinpipe:dev
 
 log() { echo "k8s/images.sh: $*" >&2; }
@@ -29,7 +28,6 @@ context() {  # context NAME DIR: fill DIR with what NAME's Containerfile copies
   case "$name" in
     pause) gcc -static -O2 -o "$dir/pause" "$here/images/pause.c" && strip "$dir/pause" ;;
     coredns) cp "$bin/coredns" "$dir/" ;;
-    kube-network-policies) cp "$bin/kube-network-policies" "$dir/" ;;
     seaweedfs)
       bash "$root/infra/s3/seaweedfs.sh" install
       local version

@@ -81,9 +81,9 @@ def test_query_out_writes_one_csv_per_question_with_no_empty_record(
 ) -> None:
     """The batch-report CronJob's files: a header and one record per answer row (the files once
     ended in a blank line, which a CSV reader takes for one more, empty, record)."""
+    command = ["query", "all", "--format", "csv", "--lake", lake.url, "--out", str(tmp_path)]
     result = subprocess.run(
-        [sys.executable, "-m", "cli.main", "query", "all", "--format", "csv"]
-        + ["--lake", lake.url, "--out", str(tmp_path)],
+        [sys.executable, "-m", "cli.main", *command],
         cwd=REPO_ROOT,
         capture_output=True,
         text=True,

@@ -1,6 +1,6 @@
 """A real single-node Kubernetes cluster for the test run (``make test-k8s``): built and started
 by ``infra/k8s/cluster.sh up``, stopped by ``cluster.sh down`` at the end, also when a test fails;
-then the host must hold nothing of it (no process, bridge, iptables chain or mount).
+then the host must hold nothing of it (no process, bridge, iptables chain, ipset, cgroup or mount).
 
 ``PINPIPE_K8S_KEEP=1`` leaves the cluster running afterwards (and skips that check), for working
 on the tests: ``cluster.sh up`` is quick on a running cluster; ``make cluster-down`` ends it.
@@ -26,6 +26,10 @@ from tests.servers import REPO_ROOT
 
 CLUSTER = REPO_ROOT / "infra" / "k8s" / "cluster.sh"
 NAMESPACE = "pinpipe"
+
+
+class PortForwardFailed(Exception):
+    """kubectl port-forward did not start (e.g. the Service has no running pod yet)."""
 
 
 @dataclass(frozen=True)
@@ -59,7 +63,8 @@ class Kube:
     @contextlib.contextmanager
     def port_forward(self, target: str, port: int) -> Iterator[str]:
         """``kubectl port-forward`` of ``target`` (``svc/aggregator``) on a free local port;
-        yields ``http://127.0.0.1:<local>``."""
+        yields ``http://127.0.0.1:<local>``. It goes to one pod, picked at the start: after
+        that pod is deleted, open a new one."""
         local = _free_port()
         process = subprocess.Popen(
             [
@@ -79,7 +84,9 @@ class Kube:
         try:
             assert process.stdout is not None
             line = process.stdout.readline()  # "Forwarding from 127.0.0.1:… -> …" once it listens
-            assert "Forwarding from" in line, line + process.stdout.read()
+            if "Forwarding from" not in line:
+                process.kill()
+                raise PortForwardFailed(f"port-forward {target}: {line}{process.stdout.read()}")
             yield f"http://127.0.0.1:{local}"
         finally:
             process.send_signal(signal.SIGTERM)
@@ -113,10 +120,13 @@ def _leftovers(state: Path) -> list[str]:
         ).stdout
         chains = [line for line in rules.splitlines() if line.startswith((":KUBE-", ":CNI-"))]
         found += [f"iptables {table} {c.split()[0]}" for c in chains]
+    sets = subprocess.run(["ipset", "list", "-n"], capture_output=True, text=True).stdout
+    found += [f"ipset {name}" for name in sets.split() if name.startswith(("KUBE-", "kube-router"))]
+    found += [f"cgroup {path}" for path in Path("/sys/fs/cgroup").glob("*/kubepods")]
     mounts = Path("/proc/mounts").read_text()
     found += [f"mount {line.split()[1]}" for line in mounts.splitlines() if str(state) in line]
     for pid in os.listdir("/proc"):
-        if not pid.isdigit():
+        if not pid.isdigit() or int(pid) == os.getpid():
             continue
         with contextlib.suppress(OSError):
             command = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
