@@ -16,6 +16,8 @@ import contextlib
 import csv
 import io
 import json
+import subprocess
+import sys
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -189,10 +191,11 @@ def test_deleted_pods_lose_and_double_nothing(deployed: Kube) -> None:
     _live_equals_batch(deployed)
 
 
-def test_network_policies_hold_flow_by_flow(deployed: Kube, host_listeners: str) -> None:
+def test_network_policies_hold_flow_by_flow(deployed: Kube, outside_host: str) -> None:
     """Each flow of the flow table (tests/unit/test_k8s_consistency.py, the README's list)
     connects from a pod labelled as its source to the target pod's IP, and each flow it denies
-    times out; "outside" is a pod of another namespace as a source, the node as a target."""
+    is refused; "outside" is a pod of another namespace as a source, and as a target a host
+    outside the cluster (its own network namespace, routed by the node)."""
     deployed.ns("scale", "deployment/emulator", "--replicas=1")
     deployed.ns("rollout", "status", "deployment/emulator", "--timeout=300s", timeout=330)
     allowed, denied = flows("local")
@@ -206,7 +209,7 @@ def test_network_policies_hold_flow_by_flow(deployed: Kube, host_listeners: str)
     checks: dict[str, list[tuple[str, int, bool]]] = {}
     for flows_, expected in ((allowed, True), (denied, False)):
         for source, target, port in flows_:
-            host, number = _address(deployed, host_listeners, target, port)
+            host, number = _address(deployed, outside_host, target, port)
             checks.setdefault(source, []).append((host, number, expected))
     wrong = []
     for source, targets in checks.items():
@@ -351,11 +354,11 @@ POD_NAMES = {"kafka": "kafka", "s3": "seaweedfs"}
 DEFAULT_PORTS = {"kafka": 9092, "s3": 8333}
 
 
-def _address(kube: Kube, node: str, target: str, port: int) -> tuple[str, int]:
-    """A flow target's address: a pod's IP, or the node's for "outside"."""
+def _address(kube: Kube, outside: str, target: str, port: int) -> tuple[str, int]:
+    """A flow target's address: a pod's IP, or the outside host's."""
     port = port or DEFAULT_PORTS[target]
     if target == "outside":
-        return node, port
+        return outside, port
     name = POD_NAMES.get(target, target)
     ip = kube.ns(
         "get",
@@ -370,33 +373,62 @@ def _address(kube: Kube, node: str, target: str, port: int) -> tuple[str, int]:
     return ip, port
 
 
+OUTSIDE_NETNS = "pinpipe-outside"
+OUTSIDE_ADDRESS = "10.250.0.2"  # outside the pod (10.244/16) and Service (10.96/16) ranges
+OUTSIDE_PORTS = ("80", "443", "9092")  # those the flow table names for "outside"
+LISTEN = """
+import socket, sys, threading
+def serve(port):
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("0.0.0.0", port))
+    sock.listen(64)
+    return sock
+def accept(sock):
+    while True:
+        sock.accept()[0].close()
+listeners = [serve(int(port)) for port in sys.argv[1:]]
+for sock in listeners[1:]:
+    threading.Thread(target=accept, args=(sock,), daemon=True).start()
+print("listening", flush=True)
+accept(listeners[0])
+"""
+
+
 @pytest.fixture
-def host_listeners(deployed: Kube) -> Iterator[str]:
-    """TCP listeners on the node's bridge address at the ports the flow table names for
-    "outside" (80, 443, 9092), so that a refused flow is told apart from a closed port."""
-    import socket
-    import threading
+def outside_host(deployed: Kube) -> Iterator[str]:
+    """A host outside the cluster: a network namespace of its own behind a veth pair, which
+    the node routes to, with TCP listeners on the ports the flow table names for "outside"
+    (80, 443, 9092), so that a refused flow is told apart from a closed port. (Not the node's
+    own address: policies do not govern traffic to the node.) Removed afterwards, with the
+    listener, by its pid."""
 
-    node = "10.244.0.1"
-    sockets = []
-    for port in (80, 443, 9092):
-        sock = socket.socket()
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind((node, port))
-        sock.listen(64)
-        sockets.append(sock)
+    def ip(*args: str) -> None:
+        subprocess.run(["ip", *args], check=True, capture_output=True)
 
-        def accept(listener: socket.socket = sock) -> None:
-            with contextlib.suppress(OSError):
-                while True:
-                    listener.accept()[0].close()
-
-        threading.Thread(target=accept, daemon=True).start()
+    ip("netns", "add", OUTSIDE_NETNS)
+    listener: subprocess.Popen[str] | None = None
     try:
-        yield node
+        ip("link", "add", "pp-outside", "type", "veth", "peer", "name", "pp-outside-ns")
+        ip("link", "set", "pp-outside-ns", "netns", OUTSIDE_NETNS)
+        ip("addr", "add", "10.250.0.1/30", "dev", "pp-outside")
+        ip("link", "set", "pp-outside", "up")
+        inside = ("netns", "exec", OUTSIDE_NETNS, "ip")
+        ip(*inside, "addr", "add", f"{OUTSIDE_ADDRESS}/30", "dev", "pp-outside-ns")
+        ip(*inside, "link", "set", "pp-outside-ns", "up")
+        ip(*inside, "route", "add", "default", "via", "10.250.0.1")
+        listener = subprocess.Popen(
+            ["ip", "netns", "exec", OUTSIDE_NETNS, sys.executable, "-c", LISTEN, *OUTSIDE_PORTS],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        assert listener.stdout is not None and listener.stdout.readline() == "listening\n"
+        yield OUTSIDE_ADDRESS
     finally:
-        for sock in sockets:
-            sock.close()
+        if listener is not None:
+            listener.kill()
+            listener.wait(timeout=30)
+        subprocess.run(["ip", "netns", "delete", OUTSIDE_NETNS], check=False)  # and the veths
 
 
 PROBE = """
@@ -414,7 +446,9 @@ print("RESULT " + json.dumps(results))
 
 def _probe(kube: Kube, source: str, targets: list[tuple[str, int]]) -> list[bool]:
     """Connect to each target from a pod labelled as ``source`` (a Job's pod, so that no
-    ReplicaSet adopts it; "outside": a pod of another namespace); whether each connected."""
+    ReplicaSet adopts it; "outside": a pod of another namespace); whether each connected.
+    The probe runs once the NetworkPolicy enforcer has written the pod's rules (its name in
+    kube-router's iptables comments): a pod it has not seen yet is let through, or not let in."""
     name = f"probe-{source}-{int(time.time() * 1000) % 100000}"
     namespace = NAMESPACE
     if source == "outside":
@@ -433,12 +467,13 @@ def _probe(kube: Kube, source: str, targets: list[tuple[str, int]]) -> list[bool
                 "spec": {
                     "restartPolicy": "Never",
                     "automountServiceAccountToken": False,
+                    "terminationGracePeriodSeconds": 0,
                     "containers": [
                         {
                             "name": "probe",
                             "image": "localhost/pinpipe:dev",
                             "imagePullPolicy": "Never",
-                            "command": ["python", "-c", PROBE, json.dumps(targets)],
+                            "command": ["python", "-c", "import time; time.sleep(900)"],
                             "securityContext": {"runAsNonRoot": True, "runAsUser": 10001},
                         }
                     ],
@@ -448,11 +483,22 @@ def _probe(kube: Kube, source: str, targets: list[tuple[str, int]]) -> list[bool
     }
     kube.run("apply", "-f", "-", stdin=json.dumps(job))
     where = ("-n", namespace)
-    kube.run(
-        *where, "wait", "--for=condition=complete", f"job/{name}", "--timeout=300s", timeout=330
-    )
-    output = kube.run(*where, "logs", f"job/{name}")
-    kube.run(*where, "delete", "job", name, "--wait=false")
+    try:
+        selector = f"job-name={name}"
+        kube.run(*where, "wait", "--for=condition=Ready", "pod", "-l", selector, "--timeout=300s")
+        pod = kube.run(
+            *where, "get", "pod", "-l", selector, "-o", "jsonpath={.items[0].metadata.name}"
+        )
+        if namespace == NAMESPACE:  # "outside" has no policy: no rules of its own to wait for
+
+            def enforced() -> bool:
+                rules = subprocess.run(["iptables-save"], capture_output=True, text=True).stdout
+                return f"POD name:{pod} namespace: {namespace}" in rules
+
+            wait_until(enforced, timeout=120, interval=0.5, what=f"the enforcer's rules for {pod}")
+        output = kube.run(*where, "exec", pod, "--", "python", "-c", PROBE, json.dumps(targets))
+    finally:
+        kube.run(*where, "delete", "job", name, "--wait=false", check=False)
     line = next(line for line in output.splitlines() if line.startswith("RESULT "))
     results: list[bool] = json.loads(line[len("RESULT ") :])
     return results
