@@ -90,5 +90,5 @@ load() {  # load SOCKET: import every image whose id containerd does not have ye
 case "${1:-}" in
   build) build ;;
   load) build && load "${2:?the containerd socket}" ;;
-  *) sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
+  *) sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
 esac
