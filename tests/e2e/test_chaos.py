@@ -30,7 +30,6 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import pyarrow.parquet as pq
 import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
@@ -43,6 +42,7 @@ from shared.lake import Lake
 from shared.models import DlqEntry
 from shared.topics import DLQ_TOPIC, RECORD_TYPES, raw_batch_topic, raw_stream_topic, raw_topics
 from tests.conftest import wait_until
+from tests.lake_rows import zone_rows
 from tests.pipeline_env import PORT_VARIABLES, pipeline_env
 from tests.servers import KafkaServer, S3Server, free_port
 
@@ -318,12 +318,9 @@ def _sent_records(path: Path, prefix: str) -> list[tuple[str, str]]:
 
 
 def _zone(lake: Lake, zone: str) -> list[dict[str, Any]]:
-    rows: list[dict[str, Any]] = []
-    columns = ["_topic", "_partition", "_offset", *(["value"] if zone == "raw" else [])]
-    for path in lake.fs.glob(lake.path(f"{zone}/*/date=*/*.parquet")):
-        with lake.fs.open(path, "rb") as handle:
-            rows += pq.read_table(handle, columns=columns).to_pylist()
-    return rows
+    return zone_rows(
+        lake, zone, ["_topic", "_partition", "_offset", *(["value"] if zone == "raw" else [])]
+    )
 
 
 async def _partitions(bootstrap: str, topics: list[str]) -> list[TopicPartition]:

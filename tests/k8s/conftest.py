@@ -12,7 +12,6 @@ import contextlib
 import json
 import os
 import signal
-import socket
 import subprocess
 import time
 from collections.abc import Iterator
@@ -22,7 +21,7 @@ from typing import Any
 
 import pytest
 
-from tests.servers import REPO_ROOT
+from tests.servers import REPO_ROOT, free_port
 
 CLUSTER = REPO_ROOT / "infra" / "k8s" / "cluster.sh"
 NAMESPACE = "pinpipe"
@@ -38,7 +37,6 @@ class Kube:
 
     kubectl: str
     kubeconfig: str
-    state: Path  # the cluster's state folder (hostPath volumes live there)
 
     def run(
         self, *args: str, timeout: float = 120, check: bool = True, stdin: str | None = None
@@ -65,7 +63,7 @@ class Kube:
         """``kubectl port-forward`` of ``target`` (``svc/aggregator``) on a free local port;
         yields ``http://127.0.0.1:<local>``. It goes to one pod, picked at the start: after
         that pod is deleted, open a new one."""
-        local = _free_port()
+        local = free_port()
         process = subprocess.Popen(
             [
                 self.kubectl,
@@ -91,13 +89,6 @@ class Kube:
         finally:
             process.send_signal(signal.SIGTERM)
             process.wait(timeout=30)
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def _cluster(action: str, timeout: float) -> str:
@@ -152,7 +143,7 @@ def kube() -> Iterator[Kube]:
             ).stdout.strip()
             + "/kubectl"
         )
-        yield Kube(kubectl, kubeconfig, Path(kubeconfig).parent)
+        yield Kube(kubectl, kubeconfig)
     finally:
         if os.environ.get("PINPIPE_K8S_KEEP") != "1":
             state = Path(os.environ.get("K8S_STATE", "/var/lib/pinpipe-k8s"))

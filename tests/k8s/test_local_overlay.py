@@ -25,7 +25,6 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import pyarrow.parquet as pq
 import pytest
 import yaml
 from pydantic import SecretStr
@@ -34,6 +33,7 @@ from shared.lake import Lake, open_lake
 from tests.conftest import wait_until
 from tests.dashboard_checks import panel_queries, provoke_twice, wait_for_every_panel
 from tests.k8s.conftest import NAMESPACE, Kube, PortForwardFailed
+from tests.lake_rows import zone_rows
 from tests.servers import REPO_ROOT
 from tests.unit.test_k8s_consistency import flows
 
@@ -181,7 +181,8 @@ def test_deleted_pods_lose_and_double_nothing(deployed: Kube) -> None:
 
         def all_in_the_lake() -> bool:
             places = Counter(
-                (r["_topic"], r["_partition"], r["_offset"]) for r in _zone(lake, "raw")
+                (r["_topic"], r["_partition"], r["_offset"])
+                for r in zone_rows(lake, "raw", ["_topic", "_partition", "_offset"])
             )
             assert not [p for p, n in places.items() if n > 1], "an offset twice in the lake"
             return all(places[a] == 1 for a in acknowledged)
@@ -340,14 +341,6 @@ def _lake(kube: Kube) -> Iterator[Lake]:
             s3_access_key_id=SecretStr(S3_KEYS[0]),
             s3_secret_access_key=SecretStr(S3_KEYS[1]),
         )
-
-
-def _zone(lake: Lake, zone: str) -> list[dict[str, Any]]:
-    rows: list[dict[str, Any]] = []
-    for path in lake.fs.glob(lake.path(f"{zone}/*/date=*/*.parquet")):
-        with lake.fs.open(path, "rb") as handle:
-            rows += pq.read_table(handle, columns=["_topic", "_partition", "_offset"]).to_pylist()
-    return rows
 
 
 POD_NAMES = {"kafka": "kafka", "s3": "seaweedfs"}
