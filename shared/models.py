@@ -7,12 +7,16 @@ what the lake's clean zone and the aggregator rely on.
 
 from __future__ import annotations
 
-from datetime import datetime
+import base64
+import hashlib
+from datetime import UTC, datetime
 from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from shared.topics import RecordType
+from shared.topics import DLQ_MAX_ORIGINAL_BYTES, RecordType
+
+DLQ_MAX_DETAIL_CHARS = 2_000  # a reason's detail (an error message) is cut to this
 
 
 class _Raw(BaseModel):
@@ -91,12 +95,46 @@ CLEAN_MODELS: dict[RecordType, type[_Clean]] = {
 
 
 class DlqEntry(BaseModel):
-    """A record the cleaner could not clean: the original bytes and why."""
+    """A record the cleaner (or the sink) could not take: the original bytes and why.
+
+    ``original_base64`` holds the original's first ``DLQ_MAX_ORIGINAL_BYTES`` bytes; its whole
+    length and SHA-256 are always there, so that an entry fits in one Kafka record however large
+    the original was (an entry that does not fit would fail its transaction for ever and stall
+    the partition behind it). Build entries with :meth:`of`.
+    """
 
     original_base64: str
+    original_bytes: int
+    original_sha256: str
+    original_truncated: bool
     source_topic: str
     source_partition: int
     source_offset: int
     reason: str  # low-cardinality, used as the metric label
     detail: str
     failed_at: datetime
+
+    @classmethod
+    def of(
+        cls,
+        original: bytes,
+        *,
+        source_topic: str,
+        source_partition: int,
+        source_offset: int,
+        reason: str,
+        detail: str,
+    ) -> DlqEntry:
+        kept = original[:DLQ_MAX_ORIGINAL_BYTES]
+        return cls(
+            original_base64=base64.b64encode(kept).decode(),
+            original_bytes=len(original),
+            original_sha256=hashlib.sha256(original).hexdigest(),
+            original_truncated=len(kept) < len(original),
+            source_topic=source_topic,
+            source_partition=source_partition,
+            source_offset=source_offset,
+            reason=reason,
+            detail=detail[:DLQ_MAX_DETAIL_CHARS],
+            failed_at=datetime.now(UTC),
+        )

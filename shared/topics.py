@@ -15,6 +15,17 @@ RECORD_TYPES: tuple[RecordType, ...] = get_args(RecordType)
 
 CLEAN_TOPIC_PREFIX = "pinpipe.clean."
 DLQ_TOPIC = "pinpipe.dlq"
+STREAM_REGISTRY_TOPIC = "pinpipe.streams"  # the ingest API's stream creation times
+
+# The largest record value pinpipe writes to Kafka. The broker's default message.max.bytes is
+# 1 MiB + 12 for a whole batch: a value of this size leaves room for the batch and record
+# headers and a 256-byte key. The ingest API refuses larger values up front, the cleaner sends
+# a larger clean record to the DLQ, and producers' max_request_size is this plus headroom.
+MAX_RECORD_VALUE_BYTES = 1_000_000
+PRODUCER_MAX_REQUEST_BYTES = MAX_RECORD_VALUE_BYTES + 48 * 1024
+# A DLQ entry keeps at most this many bytes of the original (with its length and SHA-256),
+# so that an entry always fits in a record, however large the rejected record was.
+DLQ_MAX_ORIGINAL_BYTES = 64 * 1024
 
 CLEAN_TOPIC_PATTERN = r"^pinpipe\.clean\.(pin|geo|user)$"
 # Any raw topic of any prefix, never a clean topic (which also ends in ".pin" etc.).
@@ -23,6 +34,35 @@ RAW_TOPIC_PATTERN = (
     r"|^streaming-[A-Za-z0-9._-]+-(pin|geo|user)$"
 )
 _RAW_RE = re.compile(RAW_TOPIC_PATTERN)
+
+
+def _folded(name: str) -> str:
+    """Kafka refuses a topic whose name equals another's once '.' and '_' are the same (their
+    metric names would collide): compare names in that folded form."""
+    return name.replace(".", "_")
+
+
+# pinpipe's own topics (clean, DLQ, stream registry; the cleaner's and the aggregator's
+# changelogs and Faust's internal topics start with "pinpipe-"), Kafka's ("__consumer_offsets",
+# "__transaction_state", …) and other tools' internal topics ("_schemas", "…-changelog",
+# "…-repartition"), all compared folded.
+_INTERNAL_PREFIXES = ("pinpipe_", "pinpipe-", "_")
+_INTERNAL_SUFFIXES = ("-changelog", "-repartition")
+
+
+def is_internal_topic(name: str) -> bool:
+    """True for a topic no client of the ingest API may create, write, read or delete: any
+    name that is, or folds onto, one of pinpipe's internal topics or Kafka's."""
+    folded = _folded(name)
+    return folded.startswith(_INTERNAL_PREFIXES) or folded.endswith(_INTERNAL_SUFFIXES)
+
+
+def is_valid_topic_name(name: str) -> bool:
+    """Kafka's own rule: 1 to 249 of [a-zA-Z0-9._-], and not "." or ".."."""
+    return _NAME_RE.match(name) is not None and name not in (".", "..")
+
+
+_NAME_RE = re.compile(r"^[a-zA-Z0-9._-]{1,249}$")
 
 
 def raw_batch_topic(prefix: str, record_type: RecordType) -> str:

@@ -6,7 +6,7 @@ import re
 
 from shared.cleaning import Profile
 from shared.settings import PinpipeSettings
-from shared.topics import RAW_TOPIC_PATTERN
+from shared.topics import MAX_RECORD_VALUE_BYTES, RAW_TOPIC_PATTERN
 
 
 class CleanerSettings(PinpipeSettings):
@@ -14,7 +14,8 @@ class CleanerSettings(PinpipeSettings):
     cleaner_web_host: str = "127.0.0.1"
     cleaner_web_port: int = 8002
     cleaner_profile: Profile = "standard"  # or "legacy": the reference project's exact rules
-    cleaner_max_record_bytes: int = 1024 * 1024
+    # a raw record, or its clean form, over this goes to the DLQ (a larger one cannot be written)
+    cleaner_max_record_bytes: int = MAX_RECORD_VALUE_BYTES
     cleaner_raw_topic_pattern: str = RAW_TOPIC_PATTERN  # which raw topics to clean
     cleaner_batch_size: int = 5000  # records per fetch (one transaction per partition in it)
     cleaner_batch_wait_ms: int = 100  # longest wait for records in one fetch

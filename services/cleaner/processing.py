@@ -4,9 +4,7 @@ bytes around it."""
 
 from __future__ import annotations
 
-import base64
 from dataclasses import dataclass
-from datetime import UTC, datetime
 
 import orjson
 
@@ -50,20 +48,22 @@ def process(
         except orjson.JSONDecodeError as exc:
             raise BadRecord("not_json", str(exc)) from exc
         record = clean(record_type, decoded, profile)
+        cleaned = orjson.dumps(record)
+        if len(cleaned) > max_bytes:  # cleaning can lengthen a record (escapes, numbers)
+            raise BadRecord("oversize", f"clean record of {len(cleaned)} bytes > {max_bytes}")
         return Cleaned(
             topic=clean_topic(record_type),
             key=str(record["ind"]).encode(),
-            value=orjson.dumps(record),
+            value=cleaned,
             record_type=record_type,
         )
     except BadRecord as bad:
-        entry = DlqEntry(
-            original_base64=base64.b64encode(raw).decode(),
+        entry = DlqEntry.of(
+            raw,
             source_topic=topic,
             source_partition=partition,
             source_offset=offset,
             reason=bad.reason,
             detail=bad.detail,
-            failed_at=datetime.now(UTC),
         )
         return Rejected(value=entry.model_dump_json().encode(), reason=bad.reason)

@@ -16,6 +16,7 @@ from services.ingest_api import openapi
 from services.ingest_api.auth import ApiKeyGuard
 from services.ingest_api.config import IngestSettings
 from services.ingest_api.errors import IngestError, ingest_error_handler, validation_error_handler
+from services.ingest_api.load_shedding import InflightLimit
 from services.ingest_api.middleware import RequestMetrics
 from services.ingest_api.producer import KafkaGateway
 from services.ingest_api.routes import service, streams, topics
@@ -40,7 +41,7 @@ async def connect(
         created = await retry(
             "kafka (raw topics)",
             lambda: ensure_topics(
-                settings.kafka_bootstrap_servers,
+                gateway.kafka,
                 raw_topics(settings.topic_prefix),
                 settings.topic_partitions,
                 settings.topic_replication_factor,
@@ -59,6 +60,18 @@ async def connect(
     log.info("ingest api connected to kafka", extra={"settings": settings.redacted()})
 
 
+def warn_if_open(settings: IngestSettings) -> None:
+    """Say so when anyone who reaches the port may produce and create or delete streams."""
+    if settings.api_keys() or settings.admin_api_keys():
+        return
+    log.warning(
+        "no API keys configured: every route is open to anyone who reaches "
+        f"{settings.ingest_host}:{settings.ingest_port}, stream administration included; "
+        "set PINPIPE_INGEST_API_KEYS and PINPIPE_INGEST_ADMIN_API_KEYS unless this is "
+        "a machine of your own"
+    )
+
+
 def create_app(settings: IngestSettings) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -72,6 +85,7 @@ def create_app(settings: IngestSettings) -> FastAPI:
         gc.collect()
         gc.freeze()
         log.info("ingest api started", extra={"settings": settings.redacted()})
+        warn_if_open(settings)
         try:
             yield
         finally:
@@ -84,14 +98,21 @@ def create_app(settings: IngestSettings) -> FastAPI:
         description=(
             "The original clients' API: the Kafka REST Proxy v2 topics API (`/topics`) and the "
             "Kinesis-style streams API the original API Gateway exposed (`/streams`). With API "
-            "keys configured, data routes need `x-api-key`."
+            "keys configured, data routes need a producer's or an admin `x-api-key`, "
+            "CreateStream and DeleteStream an admin key."
         ),
         version="0.1.0",
         lifespan=lifespan,
     )
     app.add_exception_handler(IngestError, ingest_error_handler)
     app.add_exception_handler(RequestValidationError, validation_error_handler)
-    app.add_middleware(ApiKeyGuard, keys=settings.api_keys())
+    app.add_middleware(  # innermost: only requests with a good key take a place
+        InflightLimit,
+        max_requests=settings.ingest_max_concurrent_requests,
+        max_bytes=settings.ingest_max_inflight_bytes,
+        max_body_bytes=settings.ingest_max_body_bytes,
+    )
+    app.add_middleware(ApiKeyGuard, keys=settings.api_keys(), admin_keys=settings.admin_api_keys())
     app.add_middleware(RequestMetrics)  # outermost: counts refused requests too
     app.include_router(topics.router)
     app.include_router(streams.router)

@@ -16,7 +16,10 @@ REQUEST_SECONDS = METRICS.histogram(
 )
 BODY_BYTES = METRICS.counter("body_bytes_total", "Request body bytes received, by route", ["route"])
 RECORDS = METRICS.counter(
-    "records_total", "Records produced, by topic and status (ok|error)", ["topic", "status"]
+    "records_total",
+    "Records produced, by topic (a raw topic's name, or 'stream' for any stream a client "
+    "created) and status (ok|error)",
+    ["topic", "status"],
 )
 PRODUCE_SECONDS = METRICS.histogram(
     "produce_seconds",
@@ -24,3 +27,7 @@ PRODUCE_SECONDS = METRICS.histogram(
     buckets=(0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 15),
 )
 REJECTED = METRICS.counter("rejected_total", "Requests refused, by reason", ["reason"])
+INFLIGHT_REQUESTS = METRICS.gauge("inflight_requests", "Requests being served now")
+INFLIGHT_BYTES = METRICS.gauge(
+    "inflight_bytes", "Body bytes of the requests being served now (declared lengths)"
+)

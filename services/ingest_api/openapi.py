@@ -51,12 +51,15 @@ def _forbidden() -> dict[str, Any]:
 def proxy_errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
     """Error responses of the topics API: ``{"error_code", "message"}``."""
     descriptions = {
-        403: "40301: topic outside PINPIPE_INGEST_TOPIC_PATTERN; or a missing/wrong x-api-key",
+        403: "40301: topic outside PINPIPE_INGEST_TOPIC_PATTERN or internal to pinpipe; "
+        "or a missing/wrong x-api-key",
         404: "40401: unknown topic; 40402: unknown partition",
-        413: "body over PINPIPE_INGEST_MAX_BODY_BYTES, or over PINPIPE_INGEST_MAX_RECORDS records",
+        413: "body over PINPIPE_INGEST_MAX_BODY_BYTES, over PINPIPE_INGEST_MAX_RECORDS records, "
+        "or a record value over 1,000,000 bytes",
         415: "unsupported content type, or a schema format (no schema registry here)",
         422: "malformed body; 42201/42202: schema format without key/value schema",
-        503: "50302: Kafka unavailable; retry after Retry-After seconds",
+        503: "50302: Kafka unavailable; 50303: requests or bytes in flight at their limit; "
+        "retry after Retry-After seconds",
     }
     docs: dict[int | str, dict[str, Any]] = {}
     for status in (403, *statuses):
@@ -77,9 +80,16 @@ def stream_errors() -> dict[int | str, dict[str, Any]]:
             "LimitExceededException",
             "content": body,
         },
-        403: {"description": "missing or wrong x-api-key", "content": _forbidden()},
+        403: {
+            "description": "missing or wrong x-api-key (CreateStream, DeleteStream: an admin key)",
+            "content": _forbidden(),
+        },
         413: {"description": "body over the size limit (ValidationException)", "content": body},
-        503: {"description": "ServiceUnavailable: Kafka unavailable; retry", "content": body},
+        503: {
+            "description": "ServiceUnavailable: Kafka unavailable, or requests in flight at "
+            "their limit; retry after Retry-After seconds",
+            "content": body,
+        },
     }
 
 

@@ -34,6 +34,7 @@ class KafkaGateway:
 
     def __init__(self, settings: IngestSettings) -> None:
         self.settings = settings
+        self.kafka = settings.kafka_connection()
         self._producer: AIOKafkaProducer | None = None
         self._admin_client: AIOKafkaAdminClient | None = None
         self._offsets: AIOKafkaConsumer | None = None
@@ -57,9 +58,8 @@ class KafkaGateway:
     async def start(self) -> None:
         """Connect: raises when the broker cannot be reached (the caller retries; each attempt
         starts new clients)."""
-        bootstrap = self.settings.kafka_bootstrap_servers
         producer = AIOKafkaProducer(
-            bootstrap_servers=bootstrap,
+            **self.kafka.client_kwargs(),
             client_id="pinpipe-ingest-api",
             acks="all",
             enable_idempotence=True,
@@ -68,7 +68,7 @@ class KafkaGateway:
             request_timeout_ms=self.settings.ingest_produce_timeout_ms,
             max_request_size=2 * 1024 * 1024,
         )
-        admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, client_id="pinpipe-ingest-admin")
+        admin = AIOKafkaAdminClient(**self.kafka.client_kwargs(), client_id="pinpipe-ingest-admin")
         try:
             await producer.start()
             await admin.start()
@@ -214,7 +214,7 @@ class KafkaGateway:
         """The first offset still held by each partition (the start of a shard's range)."""
         if self._offsets is None:
             self._offsets = AIOKafkaConsumer(
-                bootstrap_servers=self.settings.kafka_bootstrap_servers,
+                **self.kafka.client_kwargs(),
                 client_id="pinpipe-ingest-offsets",
                 group_id=None,
                 enable_auto_commit=False,

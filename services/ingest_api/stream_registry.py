@@ -34,7 +34,7 @@ class StreamRegistry:
     async def reload(self) -> None:
         """Read the registry topic from its beginning to its end."""
         consumer = AIOKafkaConsumer(
-            bootstrap_servers=self.gateway.settings.kafka_bootstrap_servers,
+            **self.gateway.kafka.client_kwargs(),
             group_id=None,
             enable_auto_commit=False,
             client_id="pinpipe-ingest-registry",

@@ -19,13 +19,12 @@ consumption stops (backpressure, not loss).
 from __future__ import annotations
 
 import asyncio
-import base64
 import contextlib
 import logging
 import re
 import time
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, timedelta
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.errors import CommitFailedError, IllegalStateError
@@ -92,6 +91,7 @@ class _DropOnRevoke(ConsumerRebalanceListener):
 class ParquetSink:
     def __init__(self, settings: SinkSettings, lake: Lake) -> None:
         self.settings = settings
+        self.kafka = settings.kafka_connection()
         self.lake = lake
         self.buffers: dict[TopicPartition, PartitionBuffer] = {}
         self.committed: dict[TopicPartition, int] = {}
@@ -120,7 +120,7 @@ class ParquetSink:
         await retry(
             "kafka (sink topics)",
             lambda: ensure_topics(
-                settings.kafka_bootstrap_servers,
+                self.kafka,
                 [DLQ_TOPIC],  # takes clean records that fit no schema
                 settings.topic_partitions,
                 settings.topic_replication_factor,
@@ -158,7 +158,7 @@ class ParquetSink:
 
     async def _start_producer(self) -> AIOKafkaProducer:
         producer = AIOKafkaProducer(
-            bootstrap_servers=self.settings.kafka_bootstrap_servers,
+            **self.kafka.client_kwargs(),
             client_id="pinpipe-s3-sink-dlq",
             acks="all",
             enable_idempotence=True,
@@ -168,7 +168,7 @@ class ParquetSink:
 
     async def _start_consumer(self) -> AIOKafkaConsumer:
         consumer = AIOKafkaConsumer(
-            bootstrap_servers=self.settings.kafka_bootstrap_servers,
+            **self.kafka.client_kwargs(),
             group_id=self.settings.sink_group_id,
             client_id="pinpipe-s3-sink",
             enable_auto_commit=False,
@@ -342,14 +342,13 @@ class ParquetSink:
         """Send clean-topic records that fit no schema to the DLQ (a bug upstream)."""
         assert self.producer is not None
         for record in unreadable:
-            entry = DlqEntry(
-                original_base64=base64.b64encode(record.value).decode(),
+            entry = DlqEntry.of(
+                record.value,
                 source_topic=tp.topic,
                 source_partition=tp.partition,
                 source_offset=record.offset,
                 reason="unreadable_clean",
                 detail=record.error,
-                failed_at=datetime.now(UTC),
             )
             await self.producer.send_and_wait(DLQ_TOPIC, entry.model_dump_json().encode())
             m.DLQ.labels(reason="unreadable_clean").inc()

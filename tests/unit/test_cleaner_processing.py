@@ -1,10 +1,12 @@
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 
 from services.cleaner.processing import Cleaned, Rejected, process
 from shared.models import DlqEntry
+from shared.topics import DLQ_MAX_ORIGINAL_BYTES, MAX_RECORD_VALUE_BYTES
 
 GEO = {
     "ind": 7,
@@ -40,3 +42,31 @@ def test_bad_records_go_to_the_dlq_with_the_original_bytes_and_reason() -> None:
     assert _rejected("p.nothing", json.dumps(GEO).encode()).reason == "unknown_type"
     assert _rejected("p.geo", json.dumps(GEO).encode(), limit=10).reason == "oversize"
     assert _rejected("p.geo", b"\xff\xfe").reason == "not_json"
+
+
+def test_a_huge_rejected_record_becomes_a_bounded_dlq_entry() -> None:
+    """A ~0.9 MiB record without an ind: its DLQ entry must fit in a Kafka record (base64 of
+    the whole original would not), and still say how long the original was and its hash."""
+    value = json.dumps({"title": "x" * 900_000}).encode()
+    result = process("p.pin", 0, 5, value, MAX_RECORD_VALUE_BYTES)
+    assert isinstance(result, Rejected) and result.reason == "missing_ind"
+    assert len(result.value) < DLQ_MAX_ORIGINAL_BYTES * 2
+    entry = DlqEntry.model_validate_json(result.value)
+    assert entry.original_truncated
+    assert entry.original_bytes == len(value)
+    assert entry.original_sha256 == hashlib.sha256(value).hexdigest()
+    assert base64.b64decode(entry.original_base64) == value[:DLQ_MAX_ORIGINAL_BYTES]
+
+
+def test_a_small_rejected_record_is_kept_whole() -> None:
+    entry = _rejected("p.geo", b"{not json")
+    assert not entry.original_truncated and entry.original_bytes == 9
+
+
+def test_a_clean_record_over_the_limit_goes_to_the_dlq() -> None:
+    """Cleaning can lengthen a record (every missing column is written out as null): the
+    clean form is checked against the limit too, or it could not be written."""
+    raw = b'{"index": 1}'
+    assert isinstance(process("p.pin", 0, 1, raw, 1_000), Cleaned)
+    result = process("p.pin", 0, 1, raw, len(raw))
+    assert isinstance(result, Rejected) and result.reason == "oversize"

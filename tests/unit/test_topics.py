@@ -4,7 +4,9 @@ import pytest
 
 from shared.topics import (
     clean_topic,
+    is_internal_topic,
     is_raw_topic,
+    is_valid_topic_name,
     raw_batch_topic,
     raw_stream_topic,
     raw_topics,
@@ -44,3 +46,39 @@ def test_raw_topics_of_a_prefix() -> None:
         "streaming-p-geo",
         "streaming-p-user",
     ]
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "pinpipe.dlq",
+        "pinpipe_dlq",  # folds onto pinpipe.dlq: Kafka takes '.' and '_' as one
+        "pinpipe.clean.pin",
+        "pinpipe_clean_pin",
+        "pinpipe.streams",
+        "pinpipe-aggregator-posts-changelog",
+        "pinpipe-cleaner-anything",
+        "__consumer_offsets",
+        "._consumer_offsets",
+        "_schemas",
+        "someapp-table-changelog",
+        "someapp-key-repartition",
+    ],
+)
+def test_internal_topics_and_names_folding_onto_them(name: str) -> None:
+    assert is_internal_topic(name)
+
+
+@pytest.mark.parametrize(
+    "name", [*raw_topics("pinterest"), "streaming-mine", "orders.v1", "pinpipeline.pin"]
+)
+def test_client_topics_are_not_internal(name: str) -> None:
+    assert not is_internal_topic(name)
+
+
+@pytest.mark.parametrize(
+    ("name", "valid"),
+    [("a", True), ("a.b_c-d", True), (".", False), ("..", False), ("", False), ("a" * 250, False)],
+)
+def test_kafka_topic_name_rule(name: str, valid: bool) -> None:
+    assert is_valid_topic_name(name) is valid

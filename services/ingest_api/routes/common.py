@@ -1,4 +1,5 @@
-"""What the topics and streams routes share: reading a bounded JSON body, the gateway."""
+"""What the topics and streams routes share: reading a bounded JSON body, writing a JSON value
+within Kafka's limits, the metric label of a topic, the gateway."""
 
 from __future__ import annotations
 
@@ -10,6 +11,34 @@ from fastapi import Request
 
 from services.ingest_api.errors import IngestError
 from services.ingest_api.producer import KafkaGateway
+from shared.topics import MAX_RECORD_VALUE_BYTES, raw_topics
+
+# orjson writes at most 254 levels of nesting; a record is never that deep
+MAX_JSON_DEPTH = 254
+
+
+class TooDeep(ValueError):
+    """A JSON value nested deeper than ``MAX_JSON_DEPTH`` levels."""
+
+
+def json_bytes(value: Any) -> bytes:
+    """A client's JSON value as JSON text; TooDeep when it is nested too deeply to write."""
+    try:
+        return orjson.dumps(value)
+    except orjson.JSONEncodeError as exc:  # the only thing parsed JSON can fail on
+        raise TooDeep(f"value is nested deeper than {MAX_JSON_DEPTH} levels") from exc
+
+
+def over_record_limit(size: int) -> str | None:
+    """Why a record value of ``size`` bytes cannot be written, or None when it can."""
+    if size > MAX_RECORD_VALUE_BYTES:
+        return f"record value of {size} bytes is over the limit of {MAX_RECORD_VALUE_BYTES}"
+    return None
+
+
+def topic_label(gateway: KafkaGateway, topic: str) -> str:
+    """A bounded metric label: a raw topic's name, or "stream" for any stream a client made."""
+    return topic if topic in raw_topics(gateway.settings.topic_prefix) else "stream"
 
 
 def gateway_of(request: Request) -> KafkaGateway:

@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import base64
 import binascii
+import re
 from typing import Annotated, Any
 
-import orjson
-from aiokafka.errors import TopicAlreadyExistsError
+from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 from fastapi import APIRouter, Path, Query, Request, Response
 from pydantic import BaseModel, ValidationError
 
@@ -29,7 +29,14 @@ from services.ingest_api.errors import (
 from services.ingest_api.metrics import RECORDS
 from services.ingest_api.openapi import request_body, stream_errors
 from services.ingest_api.producer import BrokerUnavailable, KafkaGateway
-from services.ingest_api.routes.common import gateway_of, read_json
+from services.ingest_api.routes.common import (
+    TooDeep,
+    gateway_of,
+    json_bytes,
+    over_record_limit,
+    read_json,
+    topic_label,
+)
 from services.ingest_api.stream_registry import StreamRegistry
 from shared.api_models import (
     CreateStreamRequest,
@@ -41,8 +48,10 @@ from shared.api_models import (
     PutRecordsRequest,
     PutRecordsResponse,
 )
+from shared.topics import is_internal_topic, is_valid_topic_name, raw_topics
 
 STREAM_PREFIX = "streaming-"
+_DECIMAL = re.compile(r"^[0-9]{1,39}$")  # ASCII digits only (str.isdigit() takes "²" too)
 _ERRORS = stream_errors()
 StreamName = Annotated[
     str, Path(pattern=kinesis.STREAM_NAME_RE.pattern, description="[a-zA-Z0-9_.-]{1,128}")
@@ -80,12 +89,12 @@ def _registry(request: Request) -> StreamRegistry:
 
 
 def _check_name(name: str) -> None:
-    if not kinesis.STREAM_NAME_RE.match(name):
+    if not kinesis.STREAM_NAME_RE.match(name) or not is_valid_topic_name(name):
         raise StreamError(
             "ValidationException",
             f"1 validation error detected: Value '{name}' at 'streamName' failed to satisfy "
             "constraint: Member must satisfy regular expression pattern: [a-zA-Z0-9_.-]+ "
-            "(1 to 128 characters)",
+            "(1 to 128 characters, not '.' or '..')",
         )
 
 
@@ -115,14 +124,19 @@ async def _shards(gateway: KafkaGateway, registry: StreamRegistry, name: str) ->
 
 def _is_stream(registry: StreamRegistry, name: str) -> bool:
     """Streams are the topics made by CreateStream and the ``streaming-…`` topics; the API
-    never reaches other topics (clean topics, the DLQ, internal ones)."""
+    never reaches other topics (clean topics, the DLQ, changelogs, Kafka's own)."""
+    if is_internal_topic(name):
+        return False
     return name.startswith(STREAM_PREFIX) or name in registry.created
 
 
 def _data_bytes(data: Any) -> bytes:
     """A JSON object or array is stored as its JSON text; a string is base64 (as Kinesis)."""
     if isinstance(data, dict | list):
-        encoded = orjson.dumps(data)
+        try:
+            encoded = json_bytes(data)
+        except TooDeep as exc:
+            raise _invalid(f"Data: {exc}") from exc
     elif isinstance(data, str):
         try:
             encoded = base64.b64decode(data, validate=True)
@@ -130,8 +144,9 @@ def _data_bytes(data: Any) -> bytes:
             raise _invalid("Data must be a JSON object or a base64-encoded string") from exc
     else:
         raise _invalid("Data must be a JSON object or a base64-encoded string")
-    if len(encoded) > kinesis.MAX_RECORD_BYTES:
-        raise _invalid(f"Data is over {kinesis.MAX_RECORD_BYTES} bytes")
+    too_large = over_record_limit(len(encoded))
+    if too_large:
+        raise _invalid(f"Data: {too_large}")
     return encoded
 
 
@@ -139,7 +154,7 @@ def _target_shard(partition_key: str | None, explicit: str | None, shard_count: 
     if not partition_key or len(partition_key) > kinesis.MAX_PARTITION_KEY_LENGTH:
         raise _invalid("PartitionKey must be 1 to 256 characters")
     if explicit is not None:
-        if not explicit.isdigit() or int(explicit) > kinesis.MAX_HASH_KEY:
+        if not _DECIMAL.match(explicit) or int(explicit) > kinesis.MAX_HASH_KEY:
             raise _invalid("ExplicitHashKey must be a decimal integer in [0, 2^128)")
         key = int(explicit)
     else:
@@ -191,14 +206,23 @@ async def list_streams(
     openapi_extra=request_body(CreateStreamRequest, "application/json", STREAMS_MEDIA_TYPE),
 )
 async def create_stream(name: StreamName, request: Request) -> Response:
-    """CreateStream: a topic with ``ShardCount`` partitions (default PINPIPE_TOPIC_PARTITIONS)."""
+    """CreateStream: a topic with ``ShardCount`` partitions (default PINPIPE_TOPIC_PARTITIONS),
+    at most PINPIPE_INGEST_MAX_SHARDS, while fewer than PINPIPE_INGEST_MAX_STREAMS streams made
+    this way exist. Names of pinpipe's internal topics (and any that fold onto one: Kafka takes
+    ``.`` and ``_`` as the same) are refused."""
     _check_name(name)
-    gateway = gateway_of(request)
+    if is_internal_topic(name):
+        raise _invalid(f"Stream name {name} is reserved for pinpipe's internal topics")
+    gateway, registry = gateway_of(request), _registry(request)
+    settings = gateway.settings
     body: CreateStreamRequest = await _body(request, CreateStreamRequest, 64 * 1024)
-    shards = body.ShardCount or gateway.settings.topic_partitions
-    if shards > gateway.settings.ingest_max_shards:
+    shards = body.ShardCount or settings.topic_partitions
+    if shards > settings.ingest_max_shards:
+        raise StreamError("LimitExceededException", f"ShardCount over {settings.ingest_max_shards}")
+    if len(registry.created) >= settings.ingest_max_streams:
         raise StreamError(
-            "LimitExceededException", f"ShardCount over {gateway.settings.ingest_max_shards}"
+            "LimitExceededException",
+            f"{len(registry.created)} streams exist, the limit (PINPIPE_INGEST_MAX_STREAMS)",
         )
     try:
         await gateway.create_topic(name, shards)
@@ -208,7 +232,9 @@ async def create_stream(name: StreamName, request: Request) -> Response:
         ) from exc
     except BrokerUnavailable as exc:
         raise _unavailable(exc) from exc
-    await _registry(request).record_created(name)
+    except KafkaError as exc:  # e.g. a name that collides with another once '.' is '_'
+        raise _invalid(f"Kafka refused the stream: {exc}") from exc
+    await registry.record_created(name)
     return Response(b"{}", media_type=STREAMS_MEDIA_TYPE)
 
 
@@ -252,9 +278,16 @@ async def describe_stream(name: StreamName, request: Request) -> Response:
 
 @router.delete("/streams/{name}", response_model=dict[str, str], responses=_ERRORS)
 async def delete_stream(name: StreamName, request: Request) -> Response:
-    """DeleteStream: deletes the topic and its records."""
+    """DeleteStream: deletes the topic and its records. The pipeline's own raw topics
+    (``streaming-<prefix>-pin|geo|user``) are never deleted: the cleaner may not have read all
+    of their acknowledged records."""
     gateway = gateway_of(request)
     await _shards(gateway, _registry(request), name)
+    if name in raw_topics(gateway.settings.topic_prefix):
+        raise StreamError(
+            "ResourceInUseException",
+            f"Stream {name} is one of the pipeline's raw topics; it is not deleted",
+        )
     try:
         await gateway.delete_topic(name)
     except BrokerUnavailable as exc:
@@ -281,9 +314,10 @@ async def _put(
                 }
             )
     failed = sum(1 for r in out if "ErrorCode" in r)
-    RECORDS.labels(topic=name, status="ok").inc(len(out) - failed)
+    label = topic_label(gateway, name)
+    RECORDS.labels(topic=label, status="ok").inc(len(out) - failed)
     if failed:
-        RECORDS.labels(topic=name, status="error").inc(failed)
+        RECORDS.labels(topic=label, status="error").inc(failed)
     return out
 
 

@@ -38,8 +38,16 @@ from services.ingest_api.errors import (
 from services.ingest_api.metrics import RECORDS
 from services.ingest_api.openapi import proxy_errors, request_body
 from services.ingest_api.producer import BrokerUnavailable
-from services.ingest_api.routes.common import gateway_of, read_json
+from services.ingest_api.routes.common import (
+    TooDeep,
+    gateway_of,
+    json_bytes,
+    over_record_limit,
+    read_json,
+    topic_label,
+)
 from shared.api_models import ProduceRequest, ProduceResponse, TopicInfo
+from shared.topics import is_internal_topic, is_valid_topic_name
 
 JSON_TYPES = frozenset({"application/vnd.kafka.json.v2+json", "application/json"})
 BINARY_TYPE = "application/vnd.kafka.binary.v2+json"
@@ -66,17 +74,35 @@ def _unprocessable(message: str, code: int = UNPROCESSABLE) -> ProxyError:
     return ProxyError(422, code, message, "bad_body")
 
 
-def _encode(value: Any, binary: bool, what: str) -> bytes | None:
+def _encode(value: Any, binary: bool, what: str, index: int) -> bytes | None:
     if value is None:
         return None
     if not binary:
-        return orjson.dumps(value)
-    if not isinstance(value, str):
-        raise _unprocessable(f"binary {what} must be a base64 string")
-    try:
-        return base64.b64decode(value, validate=True)
-    except (binascii.Error, ValueError) as exc:  # ValueError: non-ASCII text
-        raise _unprocessable(f"{what} is not valid base64") from exc
+        try:
+            encoded = json_bytes(value)
+        except TooDeep as exc:
+            raise _unprocessable(f"records[{index}].{what}: {exc}") from exc
+    elif not isinstance(value, str):
+        raise _unprocessable(f"records[{index}]: binary {what} must be a base64 string")
+    else:
+        try:
+            encoded = base64.b64decode(value, validate=True)
+        except (binascii.Error, ValueError) as exc:  # ValueError: non-ASCII text
+            raise _unprocessable(f"records[{index}]: {what} is not valid base64") from exc
+    too_large = over_record_limit(len(encoded))
+    if too_large:
+        raise ProxyError(413, PAYLOAD_TOO_LARGE, f"records[{index}]: {too_large}", "too_large")
+    return encoded
+
+
+def _refuse_internal(topic: str) -> None:
+    if is_internal_topic(topic) or not is_valid_topic_name(topic):
+        raise ProxyError(
+            403,
+            TOPIC_NOT_ALLOWED,
+            f"Topic {topic!r} is internal to pinpipe (or not a valid topic name)",
+            "topic_not_allowed",
+        )
 
 
 def _media_type(request: Request) -> str:
@@ -130,7 +156,7 @@ async def _parse(request: Request, media_type: str) -> ProduceRequest:
 @router.post(
     "/topics/{topic}",
     response_model=ProduceResponse,
-    responses=proxy_errors(404, 413, 415, 422, 503),
+    responses=proxy_errors(403, 404, 413, 415, 422, 503),
     openapi_extra=request_body(ProduceRequest, *sorted(JSON_TYPES | {BINARY_TYPE})),
 )
 async def produce(topic: str, request: Request) -> Response:
@@ -147,6 +173,7 @@ async def produce(topic: str, request: Request) -> Response:
             415, UNSUPPORTED_MEDIA_TYPE, f"Unsupported content type {media_type!r}", "media_type"
         )
     gateway = gateway_of(request)
+    _refuse_internal(topic)
     if not re.search(gateway.settings.ingest_topic_pattern, topic):
         raise ProxyError(
             403, TOPIC_NOT_ALLOWED, f"Topic {topic!r} is not open to producers", "topic_not_allowed"
@@ -160,13 +187,13 @@ async def produce(topic: str, request: Request) -> Response:
         raise ProxyError(404, TOPIC_NOT_FOUND, "Topic not found.", "unknown_topic")
     binary = media_type == BINARY_TYPE
     records = []
-    for record in body.records:
+    for index, record in enumerate(body.records):
         if record.partition is not None and record.partition not in partitions:
             raise ProxyError(404, PARTITION_NOT_FOUND, "Partition not found.", "unknown_partition")
         records.append(
             (
-                _encode(record.value, binary, "value"),
-                _encode(record.key, binary, "key"),
+                _encode(record.value, binary, "value", index),
+                _encode(record.key, binary, "key", index),
                 record.partition,
             )
         )
@@ -191,9 +218,10 @@ async def produce(topic: str, request: Request) -> Response:
                 }
             )
     failed = sum(1 for o in offsets if o["error_code"])
-    RECORDS.labels(topic=topic, status="ok").inc(len(offsets) - failed)
+    label = topic_label(gateway, topic)
+    RECORDS.labels(topic=label, status="ok").inc(len(offsets) - failed)
     if failed:
-        RECORDS.labels(topic=topic, status="error").inc(failed)
+        RECORDS.labels(topic=label, status="error").inc(failed)
     if (
         failed == len(offsets)
         and offsets
@@ -206,17 +234,19 @@ async def produce(topic: str, request: Request) -> Response:
 
 @router.get("/topics", response_model=list[str], responses=proxy_errors(503))
 async def list_topics(request: Request) -> Response:
-    """Every topic's name."""
+    """Every topic's name, pinpipe's internal topics left out."""
     try:
         topics = await gateway_of(request).topics()
     except BrokerUnavailable as exc:
         raise broker_unavailable(str(exc)) from exc
-    return Response(orjson.dumps(topics), media_type=PROXY_MEDIA_TYPE)
+    names = [t for t in topics if not is_internal_topic(t)]
+    return Response(orjson.dumps(names), media_type=PROXY_MEDIA_TYPE)
 
 
-@router.get("/topics/{topic}", response_model=TopicInfo, responses=proxy_errors(404, 503))
+@router.get("/topics/{topic}", response_model=TopicInfo, responses=proxy_errors(403, 404, 503))
 async def describe_topic(topic: str, request: Request) -> Response:
-    """A topic's partitions and configuration."""
+    """A topic's partitions and configuration (not of pinpipe's internal topics: 403)."""
+    _refuse_internal(topic)
     gateway = gateway_of(request)
     try:
         partitions = await gateway.partitions(topic)
