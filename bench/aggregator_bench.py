@@ -39,6 +39,7 @@ from bench.local_stack import ROOT, free_port, local_kafka
 from bench.progress import drain, sample_rows
 from shared.cleaning import clean
 from shared.kafka_admin import ensure_topics
+from shared.kafka_security import KafkaConnection
 from shared.topics import RECORD_TYPES, clean_topic, clean_topics
 
 PARTITIONS = 4
@@ -152,7 +153,7 @@ def main() -> None:
     events = args.posts * 3
     posts = Posts()
     with local_kafka(state) as bootstrap:
-        asyncio.run(ensure_topics(bootstrap, clean_topics(), PARTITIONS))
+        asyncio.run(ensure_topics(KafkaConnection(bootstrap), clean_topics(), PARTITIONS))
         started = time.perf_counter()
         asyncio.run(_fill(bootstrap, posts.take(args.posts)))
         print(f"clean records: {events:,} ({args.posts:,} posts) in "

@@ -29,6 +29,7 @@ from aiokafka import AIOKafkaProducer
 from bench.local_stack import ROOT, free_port, local_kafka
 from bench.progress import drain, sample_rows
 from shared.kafka_admin import ensure_topics
+from shared.kafka_security import KafkaConnection
 from shared.topics import DLQ_TOPIC, RECORD_TYPES, clean_topics
 
 PARTITIONS = 4
@@ -73,7 +74,7 @@ def main() -> None:
         outputs = [*clean_topics(), DLQ_TOPIC]
         asyncio.run(
             ensure_topics(
-                bootstrap,
+                KafkaConnection(bootstrap),
                 RAW_TOPICS + outputs + [name + BASELINE_SUFFIX for name in outputs],
                 PARTITIONS,
             )

@@ -14,7 +14,7 @@ import logging
 
 import faust
 
-from services.aggregator.app import broker_url
+from shared.kafka_security import KafkaConnection
 from shared.topics import clean_topics
 
 
@@ -28,7 +28,7 @@ def main() -> None:
     args = parser.parse_args()
     app = faust.App(
         args.group,
-        broker=broker_url(args.bootstrap),
+        broker=KafkaConnection(args.bootstrap).faust_broker(),
         store="rocksdb://" if args.table_write else "memory://",
         datadir=args.datadir,
         web_enabled=False,

@@ -36,6 +36,7 @@ from bench.local_stack import ROOT, free_port, local_kafka, local_s3
 from bench.progress import sample_rows, watch_group
 from shared.cleaning import BadRecord, clean
 from shared.kafka_admin import ensure_topics
+from shared.kafka_security import KafkaConnection
 from shared.topics import RECORD_TYPES
 
 PARTITIONS = 4
@@ -90,7 +91,9 @@ def main() -> None:
             config_kwargs={"s3": {"addressing_style": "path"}},
         )
         _make_bucket(fs, "bench")
-        asyncio.run(ensure_topics(bootstrap, RAW_TOPICS + CLEAN_TOPICS, PARTITIONS))
+        asyncio.run(
+            ensure_topics(KafkaConnection(bootstrap), RAW_TOPICS + CLEAN_TOPICS, PARTITIONS)
+        )
         started = time.perf_counter()
         size = asyncio.run(_fill(bootstrap, args.records))
         records = 2 * args.records

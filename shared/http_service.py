@@ -24,6 +24,7 @@ from fastapi import FastAPI, Response
 from prometheus_client import Counter
 
 from shared.broker_watch import BrokerWatch
+from shared.kafka_security import KafkaConnection
 from shared.logs import configure_logging
 from shared.metrics import CONTENT_TYPE
 from shared.retry import EXIT_GAVE_UP, Attempts, Backoff, GaveUp, sleep_or_stop
@@ -147,7 +148,7 @@ def loop_service_app(
     render_metrics: Callable[[], bytes],
     started: dict[str, Any],
     backoff: Backoff,
-    bootstrap_servers: str,
+    kafka: KafkaConnection,
     restarts_total: Counter | None = None,
 ) -> FastAPI:
     """A FastAPI app that supervises ``make_loop()``'s loop for its lifetime (stopping it
@@ -155,7 +156,7 @@ def loop_service_app(
     crash until the restart), ``/readyz`` (the loop is ready and the broker answers) and
     ``/metrics``."""
     supervised = SupervisedLoop(title, make_loop, backoff, restarts_total)
-    broker = BrokerWatch(bootstrap_servers)
+    broker = BrokerWatch(kafka)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

@@ -11,6 +11,8 @@ from typing import Any
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError, for_code
 
+from shared.kafka_security import KafkaConnection
+
 log = logging.getLogger(__name__)
 
 
@@ -23,9 +25,9 @@ def raise_topic_errors(entries: list[tuple[Any, ...]], allowed: tuple[int, ...] 
             raise for_code(entry[1])(message)
 
 
-async def list_topics(bootstrap_servers: str) -> list[str]:
+async def list_topics(kafka: KafkaConnection) -> list[str]:
     """Every topic's name (internal ones included)."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers, client_id="pinpipe-admin")
+    admin = AIOKafkaAdminClient(**kafka.client_kwargs(), client_id="pinpipe-admin")
     await admin.start()
     try:
         return sorted(await admin.list_topics())
@@ -34,7 +36,7 @@ async def list_topics(bootstrap_servers: str) -> list[str]:
 
 
 async def ensure_topics(
-    bootstrap_servers: str,
+    kafka: KafkaConnection,
     names: Iterable[str],
     partitions: int,
     replication_factor: int = 1,
@@ -47,7 +49,7 @@ async def ensure_topics(
     sees it with none); return those created. Raises when the broker cannot be reached: the
     caller retries (``shared.retry``)."""
     names = set(names)
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers, client_id="pinpipe-admin")
+    admin = AIOKafkaAdminClient(**kafka.client_kwargs(), client_id="pinpipe-admin")
     try:
         await admin.start()
         existing = set(await admin.list_topics())

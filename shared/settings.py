@@ -3,16 +3,33 @@
 Environment variables carry the ``PINPIPE_`` prefix. Settings are frozen; secrets are
 ``SecretStr`` and :meth:`PinpipeSettings.redacted` gives a dump safe for the start-up log line.
 Only services' ``config.py`` modules instantiate settings: nothing else reads the environment.
+
+Every secret (a ``SecretStr`` setting) can also come from a file, as Kubernetes mounts Secrets:
+``PINPIPE_<NAME>_FILE=/path`` sets ``PINPIPE_<NAME>`` to the file's content (one trailing
+newline dropped). Setting both is an error.
 """
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Self, get_args
 
-from pydantic import SecretStr, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import SecretStr, field_validator, model_validator
+from pydantic.fields import FieldInfo
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    SettingsError,
+)
 
+from shared.kafka_security import (
+    KafkaConnection,
+    SaslMechanism,
+    SecurityProtocol,
+    check_security,
+)
 from shared.lake import Lake, open_lake
 from shared.retry import Backoff
 
@@ -22,9 +39,21 @@ DEFAULT_VAR_DIR = Path("var")
 class PinpipeSettings(BaseSettings):
     """What every service needs: the broker, the topic prefix, the lake, logging."""
 
-    model_config = SettingsConfigDict(env_prefix="PINPIPE_", frozen=True, extra="ignore")
+    # hide_input_in_errors: a validation error must not print the secrets it was given
+    model_config = SettingsConfigDict(
+        env_prefix="PINPIPE_", frozen=True, extra="ignore", hide_input_in_errors=True
+    )
 
     kafka_bootstrap_servers: str = "127.0.0.1:9092"
+    # how to talk to the brokers (README: Kafka security); the local broker is PLAINTEXT
+    kafka_security_protocol: SecurityProtocol = "PLAINTEXT"
+    kafka_sasl_mechanism: SaslMechanism | None = None
+    kafka_sasl_username: str | None = None
+    kafka_sasl_password: SecretStr | None = None
+    kafka_ssl_cafile: Path | None = None  # the CA bundle the brokers' certificates chain to
+    kafka_ssl_certfile: Path | None = None  # a client certificate, for mutual TLS
+    kafka_ssl_keyfile: Path | None = None
+    kafka_ssl_key_password: SecretStr | None = None
     topic_prefix: str = "pinterest"
     topic_partitions: int = 4
     topic_replication_factor: int = 1  # of the topics pinpipe creates (3 on a real cluster)
@@ -44,6 +73,52 @@ class PinpipeSettings(BaseSettings):
         if not (value.startswith("file://") or value.startswith("s3://")):
             raise ValueError("PINPIPE_LAKE_URL must start with file:// or s3://")
         return value.rstrip("/")
+
+    @model_validator(mode="after")
+    def _kafka_security_fits(self) -> Self:
+        check_security(
+            self.kafka_security_protocol,
+            self.kafka_sasl_mechanism,
+            self.kafka_sasl_username,
+            self.kafka_sasl_password is not None,
+            self.kafka_ssl_cafile,
+            self.kafka_ssl_certfile,
+            self.kafka_ssl_keyfile,
+            self.kafka_ssl_key_password is not None,
+        )
+        return self
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (
+            init_settings,
+            env_settings,
+            SecretFiles(settings_cls),
+            dotenv_settings,
+            file_secret_settings,
+        )
+
+    def kafka_connection(self) -> KafkaConnection:
+        """How this service reaches Kafka: give it to every client it builds
+        (``shared/kafka_security.py``). Raises when a TLS file is missing."""
+        return KafkaConnection(
+            bootstrap_servers=self.kafka_bootstrap_servers,
+            security_protocol=self.kafka_security_protocol,
+            sasl_mechanism=self.kafka_sasl_mechanism,
+            sasl_username=self.kafka_sasl_username,
+            sasl_password=self.kafka_sasl_password,
+            ssl_cafile=self.kafka_ssl_cafile,
+            ssl_certfile=self.kafka_ssl_certfile,
+            ssl_keyfile=self.kafka_ssl_keyfile,
+            ssl_key_password=self.kafka_ssl_key_password,
+        )
 
     def redacted(self) -> dict[str, Any]:
         """Every setting, secrets shown as '**********', for the start-up log line."""
@@ -69,3 +144,35 @@ class PinpipeSettings(BaseSettings):
             s3_secret_access_key=self.s3_secret_access_key,
             s3_region=self.s3_region,
         )
+
+
+class SecretFiles(PydanticBaseSettingsSource):
+    """``PINPIPE_<NAME>_FILE``: the value of the secret setting ``<name>`` is that file's
+    content (one trailing newline dropped), for Secrets mounted as files."""
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        return None, field_name, False  # every value comes from __call__
+
+    def __call__(self) -> dict[str, Any]:
+        prefix = str(self.config.get("env_prefix", ""))
+        environ = {name.upper(): value for name, value in os.environ.items()}
+        values: dict[str, Any] = {}
+        for name, field in self.settings_cls.model_fields.items():
+            if not _is_secret(field):
+                continue
+            variable = f"{prefix}{name}".upper()
+            path = environ.get(f"{variable}_FILE")
+            if not path:
+                continue
+            if variable in environ:
+                raise SettingsError(f"set {variable} or {variable}_FILE, not both")
+            try:
+                text = Path(path).read_text()
+            except OSError as exc:
+                raise SettingsError(f"{variable}_FILE: cannot read {path}: {exc}") from exc
+            values[name] = text.removesuffix("\n").removesuffix("\r")
+        return values
+
+
+def _is_secret(field: FieldInfo) -> bool:
+    return field.annotation is SecretStr or SecretStr in get_args(field.annotation)

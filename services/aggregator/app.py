@@ -19,18 +19,13 @@ from shared.logs import configure_logging
 from shared.metrics import CONTENT_TYPE
 
 
-def broker_url(bootstrap_servers: str) -> str:
-    """``host1:9092,host2:9092`` → ``kafka://host1:9092;kafka://host2:9092``."""
-    return ";".join(
-        f"kafka://{server.strip()}" for server in bootstrap_servers.split(",") if server.strip()
-    )
-
-
 def create_app(settings: AggregatorSettings) -> tuple[faust.App, Aggregator]:
     settings.aggregator_datadir.mkdir(parents=True, exist_ok=True)
+    kafka = settings.kafka_connection()
     app = faust.App(
         settings.aggregator_app_id,
-        broker=broker_url(settings.kafka_bootstrap_servers),
+        broker=kafka.faust_broker(),
+        broker_credentials=kafka.faust_credentials(),
         store="rocksdb://",  # through rocksdict
         datadir=str(settings.aggregator_datadir),
         web_enabled=True,
@@ -71,7 +66,7 @@ def create_app(settings: AggregatorSettings) -> tuple[faust.App, Aggregator]:
         settings.aggregator_peer_timeout_seconds,
     )
     register_pages(app, api)
-    broker = BrokerWatch(settings.kafka_bootstrap_servers)
+    broker = BrokerWatch(kafka)
 
     @app.task
     async def watch_broker() -> None:  # cancelled when the worker stops

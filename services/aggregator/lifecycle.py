@@ -155,18 +155,18 @@ def wait_for_kafka(settings: AggregatorSettings, changelog_topic: str) -> bool:
 
     async def work(stop: asyncio.Event) -> None:
         backoff = settings.backoff()
-        bootstrap = settings.kafka_bootstrap_servers
+        kafka = settings.kafka_connection()
         partitions, replication = settings.topic_partitions, settings.topic_replication_factor
         await retry(
             "kafka (clean topics)",
-            lambda: ensure_topics(bootstrap, clean_topics(), partitions, replication),
+            lambda: ensure_topics(kafka, clean_topics(), partitions, replication),
             backoff,
             stop=stop,
         )
         await retry(
             "kafka (posts changelog)",
             lambda: ensure_topics(
-                bootstrap,
+                kafka,
                 [changelog_topic],
                 partitions,
                 replication,

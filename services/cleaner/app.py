@@ -17,6 +17,6 @@ def create_app(settings: CleanerSettings) -> FastAPI:
         METRICS.render,
         {"settings": settings.redacted()},
         settings.backoff(),
-        settings.kafka_bootstrap_servers,
+        settings.kafka_connection(),
         LOOP_RESTARTS,
     )

@@ -66,8 +66,9 @@ class _HandOverBetweenBatches(ConsumerRebalanceListener):
 class CleanerLoop:
     def __init__(self, settings: CleanerSettings) -> None:
         self.settings = settings
+        self.kafka = settings.kafka_connection()
         self.producers = PartitionProducers(
-            settings.kafka_bootstrap_servers,
+            self.kafka,
             transactional_id_prefix=settings.cleaner_app_id,
             group_id=settings.cleaner_app_id,
         )
@@ -85,7 +86,7 @@ class CleanerLoop:
         await retry(
             "kafka (cleaner topics)",
             lambda: ensure_topics(
-                settings.kafka_bootstrap_servers,
+                self.kafka,
                 [*clean_topics(), DLQ_TOPIC, *raw_topics(settings.topic_prefix)],
                 settings.topic_partitions,
                 settings.topic_replication_factor,
@@ -116,7 +117,7 @@ class CleanerLoop:
 
     async def _start_consumer(self) -> AIOKafkaConsumer:
         consumer = AIOKafkaConsumer(
-            bootstrap_servers=self.settings.kafka_bootstrap_servers,
+            **self.kafka.client_kwargs(),
             group_id=self.settings.cleaner_app_id,
             client_id="pinpipe-cleaner",
             enable_auto_commit=False,  # offsets are committed in the transactions only

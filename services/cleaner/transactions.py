@@ -23,6 +23,8 @@ from typing import Any, TypeVar
 from aiokafka import AIOKafkaProducer
 from aiokafka.structs import TopicPartition
 
+from shared.kafka_security import KafkaConnection
+
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 # A transaction that has not committed by then is given up (completed by the next producer with
@@ -60,8 +62,8 @@ class Output:
 class PartitionProducers:
     """Transactional producers by source partition; commits a batch's outputs and offset."""
 
-    def __init__(self, bootstrap_servers: str, transactional_id_prefix: str, group_id: str) -> None:
-        self.bootstrap_servers = bootstrap_servers
+    def __init__(self, kafka: KafkaConnection, transactional_id_prefix: str, group_id: str) -> None:
+        self.kafka = kafka
         self.prefix = transactional_id_prefix
         self.group_id = group_id
         self._producers: dict[TopicPartition, AIOKafkaProducer] = {}
@@ -91,7 +93,7 @@ class PartitionProducers:
     async def start(self, tp: TopicPartition) -> AIOKafkaProducer:
         """A new producer for ``tp``; starting it fences (and completes) any older one."""
         producer = AIOKafkaProducer(
-            bootstrap_servers=self.bootstrap_servers,
+            **self.kafka.client_kwargs(),
             transactional_id=self.transactional_id(tp),
             enable_idempotence=True,
             acks="all",

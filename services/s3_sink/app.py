@@ -18,6 +18,6 @@ def create_app(settings: SinkSettings) -> FastAPI:
         METRICS.render,
         {"settings": settings.redacted()},
         settings.backoff(),
-        settings.kafka_bootstrap_servers,
+        settings.kafka_connection(),
         LOOP_RESTARTS,
     )

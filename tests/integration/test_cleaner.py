@@ -21,6 +21,7 @@ import pytest
 
 from shared.cleaning import clean
 from shared.kafka_admin import ensure_topics
+from shared.kafka_security import KafkaConnection
 from shared.models import DlqEntry
 from shared.topics import DLQ_TOPIC, RECORD_TYPES, RecordType, clean_topic, clean_topics
 from tests.conftest import SHARED_DATA, async_wait_until, wait_until
@@ -113,7 +114,7 @@ def test_raw_in_clean_out_poison_to_the_dlq_while_good_records_flow(
     prefix = f"c{unique}"
     env = _env(kafka_bootstrap, unique, PINPIPE_CLEANER_MAX_RECORD_BYTES="4096")
     board = f"{prefix}.board"  # matches the pattern, but no pin/geo/user suffix
-    asyncio.run(ensure_topics(kafka_bootstrap, [board], PARTITIONS))
+    asyncio.run(ensure_topics(KafkaConnection(kafka_bootstrap), [board], PARTITIONS))
     cleaner = Cleaner(env, tmp_path / "cleaner.log").start()
     cleaners.append(cleaner)
 
@@ -132,7 +133,7 @@ def test_raw_in_clean_out_poison_to_the_dlq_while_good_records_flow(
         messages.insert(n * 100 + 50, (topic, value))
     # A stream created after the cleaner started is found by the pattern subscription.
     late = f"streaming-{prefix}-late-pin"
-    asyncio.run(ensure_topics(kafka_bootstrap, [late], 1))
+    asyncio.run(ensure_topics(KafkaConnection(kafka_bootstrap), [late], 1))
     late_records = _good_records(base + len(good), 30)[::3]  # pins only
     messages += [(late, value) for _, value in late_records]
     asyncio.run(produce(kafka_bootstrap, messages))
@@ -192,7 +193,7 @@ def test_kill_9_mid_stream_then_restart_loses_nothing_and_doubles_nothing(
     raw = [f"{prefix}.{t}" for t in RECORD_TYPES]
     base = random.randrange(2 * 10**9, 3 * 10**9)
     good = _good_records(base, 30_000)
-    asyncio.run(ensure_topics(kafka_bootstrap, raw, PARTITIONS))
+    asyncio.run(ensure_topics(KafkaConnection(kafka_bootstrap), raw, PARTITIONS))
     asyncio.run(produce(kafka_bootstrap, [(f"{prefix}.{t}", v) for t, v in good]))
 
     first = Cleaner(env, tmp_path / "first.log").start()
@@ -230,7 +231,7 @@ def test_replicas_share_the_partitions_and_hand_over_exactly_once(
     raw = [f"{prefix}.{t}" for t in RECORD_TYPES]
     base = random.randrange(3 * 10**9, 4 * 10**9)
     good = _good_records(base, 30_000)
-    asyncio.run(ensure_topics(kafka_bootstrap, raw, PARTITIONS))
+    asyncio.run(ensure_topics(KafkaConnection(kafka_bootstrap), raw, PARTITIONS))
 
     one = Cleaner(env, tmp_path / "one.log").start()
     two = Cleaner(env, tmp_path / "two.log").start()
@@ -272,7 +273,7 @@ def test_broker_killed_mid_stream_loses_nothing_and_doubles_nothing(
     raw = [f"{prefix}.{t}" for t in RECORD_TYPES]
     base = random.randrange(4 * 10**9, 5 * 10**9)
     good = _good_records(base, 30_000)
-    asyncio.run(ensure_topics(bootstrap, raw, PARTITIONS))
+    asyncio.run(ensure_topics(KafkaConnection(bootstrap), raw, PARTITIONS))
     asyncio.run(produce(bootstrap, [(f"{prefix}.{t}", v) for t, v in good]))
 
     cleaner = Cleaner(env, tmp_path / "cleaner.log").start()

@@ -17,6 +17,7 @@ from pydantic import SecretStr
 from services.s3_sink.config import SinkSettings
 from services.s3_sink.sink import ParquetSink
 from shared.kafka_admin import ensure_topics
+from shared.kafka_security import KafkaConnection
 from shared.lake import Lake
 from shared.models import DlqEntry
 from shared.topics import DLQ_TOPIC
@@ -72,7 +73,7 @@ async def _run_sink(
 
 async def _check_sink(kafka_bootstrap: str, unique: str, lake: Lake) -> None:
     clean_topic, raw_topic = f"t{unique}.clean.geo", f"t{unique}.geo"
-    await ensure_topics(kafka_bootstrap, [clean_topic, raw_topic], 2)
+    await ensure_topics(KafkaConnection(kafka_bootstrap), [clean_topic, raw_topic], 2)
     settings = SinkSettings(
         kafka_bootstrap_servers=kafka_bootstrap,
         sink_group_id=f"sink-{unique}",
@@ -140,7 +141,7 @@ async def test_an_idle_partition_is_published_within_the_bound_and_files_roll_by
     kafka_bootstrap: str, unique: str, tmp_path
 ) -> None:
     topic = f"t{unique}.clean.geo"
-    await ensure_topics(kafka_bootstrap, [topic], 1)
+    await ensure_topics(KafkaConnection(kafka_bootstrap), [topic], 1)
     lake = SinkSettings(lake_url=f"file://{tmp_path}/lake").open_lake()
     settings = SinkSettings(
         kafka_bootstrap_servers=kafka_bootstrap,
@@ -198,7 +199,7 @@ async def test_clean_records_that_fit_no_schema_go_to_the_dlq(
     kafka_bootstrap: str, unique: str, tmp_path
 ) -> None:
     topic = f"t{unique}.clean.geo"
-    await ensure_topics(kafka_bootstrap, [topic, DLQ_TOPIC], 1)
+    await ensure_topics(KafkaConnection(kafka_bootstrap), [topic, DLQ_TOPIC], 1)
     lake = SinkSettings(lake_url=f"file://{tmp_path}/lake").open_lake()
     settings = SinkSettings(
         kafka_bootstrap_servers=kafka_bootstrap,

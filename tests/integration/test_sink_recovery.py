@@ -19,6 +19,7 @@ import pytest
 import s3fs
 
 from shared.kafka_admin import ensure_topics
+from shared.kafka_security import KafkaConnection
 from tests.conftest import wait_until
 from tests.integration.conftest import group_committed, produce
 from tests.processes import ServiceProcess
@@ -149,7 +150,7 @@ def test_kill_9_mid_file_then_restart_leaves_every_record_once(
     env = _env(kafka_bootstrap, unique, s3_server, bucket)
     topics = [f"s{unique}.clean.geo", f"s{unique}.geo"]
     total = 40_000
-    asyncio.run(ensure_topics(kafka_bootstrap, topics, PARTITIONS))
+    asyncio.run(ensure_topics(KafkaConnection(kafka_bootstrap), topics, PARTITIONS))
     asyncio.run(produce(kafka_bootstrap, _records(unique, 0, total)))
     group = env["PINPIPE_SINK_GROUP_ID"]
 
@@ -186,7 +187,7 @@ def test_s3_down_for_a_while_loses_nothing(
     _bucket(own_s3, bucket)
     env = _env(kafka_bootstrap, unique, own_s3, bucket)
     topics = [f"s{unique}.clean.geo", f"s{unique}.geo"]
-    asyncio.run(ensure_topics(kafka_bootstrap, topics, PARTITIONS))
+    asyncio.run(ensure_topics(KafkaConnection(kafka_bootstrap), topics, PARTITIONS))
     group = env["PINPIPE_SINK_GROUP_ID"]
     sink = ServiceProcess("sink", env, tmp_path / "sink.log", "PINPIPE_SINK_PORT").start()
     try:
