@@ -6,41 +6,129 @@
   ``partitions`` it covers
 - ``GET /aggregates/countries/<country>`` and ``GET /aggregates/age-groups/<group>``:
   drill-downs
-- ``GET /internal/aggregates``: this replica's partial aggregates, for the other replicas
+- ``GET /openapi.json``: the OpenAPI document of these routes (openapi.py)
+- ``GET /internal/aggregates``: this replica's partial aggregates, for the other replicas,
+  on the internal port only (``PINPIPE_AGGREGATOR_INTERNAL_PORT``), answered only to the
+  addresses of the consumer group's members
 
 Any replica answers any request: it gathers the partials of the replicas that own the other
-partitions (Faust's assignment says which) and adds them up. Errors are
-``{"error_code", "message"}`` (HTTP status times 100, plus n), as the ingest API's.
+partitions and adds them up. It asks only the members of the consumer group, at the internal
+URLs they advertise through it (Faust's assignment), never a URL a request names. Errors are
+``{"error_code", "message"}`` (HTTP status times 100, plus n), as the ingest API's; every
+client mistake is a 4xx, counted in ``pinpipe_aggregator_rejected_requests_total{reason}``,
+and values are limited in size before they are read.
 """
 
 from __future__ import annotations
 
 import asyncio
+import ipaddress
+import logging
 import math
 import re
+import socket
 import time
 from collections import Counter
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
 
 import faust
 import faust.web
 import httpx
+from aiohttp import web as aioweb
+from yarl import URL
 
 from batch.questions import QUESTIONS
 from services.aggregator import metrics as m
 from services.aggregator.answers import ANSWERS, WINDOWED, Buckets, answer
+from services.aggregator.openapi import MAX_NAME_CHARS, MAX_QUERY_CHARS, MAX_WINDOW_CHARS, openapi
 from services.aggregator.posts import Key
 from services.aggregator.state import from_json, merge, to_json
 from services.aggregator.tables import POSTS_TABLE, Aggregator
 
+log = logging.getLogger("pinpipe.aggregator")
 WINDOW = re.compile(r"^(\d+)([ms])$")
+Handler = Callable[[aioweb.Request], Awaitable[aioweb.StreamResponse]]
 
 
 class ApiError(Exception):
-    def __init__(self, status: int, error_code: int, message: str) -> None:
+    """An answer other than 200. ``reason`` (a fixed word, never request data) labels the
+    rejected-requests counter for client mistakes (4xx)."""
+
+    def __init__(self, status: int, error_code: int, message: str, reason: str = "") -> None:
         super().__init__(message)
         self.status, self.error_code, self.message = status, error_code, message
+        self.reason = reason
+
+
+def error_response(error: ApiError, headers: dict[str, str] | None = None) -> aioweb.Response:
+    """The error format; a 4xx is counted as a rejected request."""
+    if 400 <= error.status < 500:
+        m.REJECTED.labels(error.reason or "other").inc()
+    return aioweb.json_response(
+        {"error_code": error.error_code, "message": error.message},
+        status=error.status,
+        headers=headers,
+    )
+
+
+# what the router itself refuses (no such route, a method a route does not take)
+_ROUTER_ERRORS = {
+    404: (40402, "not_found", "no such route; see GET /openapi.json"),
+    405: (40501, "method_not_allowed", "method not allowed; see GET /openapi.json"),
+}
+
+
+@aioweb.middleware
+async def errors_middleware(request: aioweb.Request, handler: Handler) -> aioweb.StreamResponse:
+    """Every error of a pinpipe aggregator port in the error format: size limits first, then
+    the handler's ApiError, the router's 404/405, and (a bug) any other exception as a 500."""
+    try:
+        _check_sizes(request)
+        return await handler(request)
+    except ApiError as error:
+        return error_response(error)
+    except aioweb.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        code, reason, message = _ROUTER_ERRORS.get(
+            exc.status, (exc.status * 100 + 1, "refused", exc.reason)
+        )
+        allow = {"Allow": exc.headers["Allow"]} if "Allow" in exc.headers else None
+        return error_response(ApiError(exc.status, code, message, reason), allow)
+    except asyncio.CancelledError:
+        raise
+    except Exception:
+        log.exception("the aggregator failed to answer", extra={"path": request.path[:200]})
+        return error_response(ApiError(500, 50001, "internal error; see the aggregator's log"))
+
+
+def _check_sizes(request: aioweb.Request) -> None:
+    """Refuse ``?window=`` values and query strings longer than the API takes, before any is
+    parsed further (``int()`` of thousands of digits raises). The request line itself is
+    bounded by aiohttp (8 KiB)."""
+    windows = request.query.getall("window", [])
+    if any(len(window) > MAX_WINDOW_CHARS for window in windows):
+        raise ApiError(
+            400,
+            40001,
+            f"window is at most {MAX_WINDOW_CHARS} characters (all, <N>m or <N>s)",
+            "too_long",
+        )
+    if len(windows) > 1:
+        raise ApiError(400, 40004, "window is given more than once", "repeated_parameter")
+    if len(request.query_string) > MAX_QUERY_CHARS:
+        raise ApiError(
+            400, 40003, f"the query string is at most {MAX_QUERY_CHARS} characters", "too_long"
+        )
+
+
+def _bounded(what: str, value: str) -> str:
+    """A path value, refused when longer than MAX_NAME_CHARS."""
+    if len(value) > MAX_NAME_CHARS:
+        raise ApiError(400, 40002, f"{what} is at most {MAX_NAME_CHARS} characters", "too_long")
+    return value
 
 
 class Gathered:
@@ -56,13 +144,13 @@ class AggregatesApi:
         self,
         app: faust.App,
         aggregator: Aggregator,
-        advertised_url: str,
+        internal_url: str,
         retention_seconds: int,
         peer_timeout: float,
     ) -> None:
         self.app = app
         self.aggregator = aggregator
-        self.advertised_url = advertised_url.rstrip("/")
+        self.internal_url = internal_url.rstrip("/")
         self.retention_seconds = retention_seconds
         self.peer_timeout = peer_timeout
 
@@ -76,13 +164,30 @@ class AggregatesApi:
             "offsets": [[t, p, o] for (t, p), o in aggregates.offsets.items()],
         }
 
+    def members(self) -> list[str]:
+        """The internal URLs of the consumer group's current members, this replica's included,
+        as the group's last assignment told it (each member advertises its own)."""
+        return sorted({url.rstrip("/") for url in self.app.router.table_metadata(POSTS_TABLE)})
+
+    async def member_addresses(self) -> set[ipaddress.IPv4Address | ipaddress.IPv6Address]:
+        """The IP addresses of the members' hosts (names resolved)."""
+        loop = asyncio.get_running_loop()
+        addresses: set[ipaddress.IPv4Address | ipaddress.IPv6Address] = set()
+        for url in self.members():
+            host = URL(url).host or ""
+            try:
+                addresses.add(_address(host))
+            except ValueError:
+                try:
+                    infos = await loop.getaddrinfo(host, None, type=socket.SOCK_STREAM)
+                except OSError:
+                    continue  # a member whose name does not resolve is not let in
+                addresses |= {_address(str(info[4][0])) for info in infos}
+        return addresses
+
     async def gather(self) -> Gathered:
         """Every partition's aggregates, or ApiError(503) while some are not served."""
-        peers = [
-            url.rstrip("/")
-            for url in self.app.router.table_metadata(POSTS_TABLE)
-            if url.rstrip("/") != self.advertised_url
-        ]
+        peers = [url for url in self.members() if url != self.internal_url]
         parts = [self.local()]
         if peers:
             async with httpx.AsyncClient(timeout=self.peer_timeout) as client:
@@ -101,8 +206,13 @@ class AggregatesApi:
         return Gathered(merge(from_json(part["counts"]) for part in parts), offsets)
 
     async def _peer(self, client: httpx.AsyncClient, url: str) -> dict[str, Any]:
+        parsed = URL(url)
+        usable = parsed.scheme in ("http", "https") and parsed.host and parsed.path in ("", "/")
+        if not usable:
+            m.PEER_ERRORS.inc()
+            raise ApiError(503, 50304, "a member of the group advertises no usable URL")
         try:
-            response = await client.get(f"{url}/internal/aggregates")
+            response = await client.get(str(parsed.with_path("/internal/aggregates")))
             response.raise_for_status()
             result: dict[str, Any] = response.json()
             return result
@@ -115,22 +225,42 @@ class AggregatesApi:
         if window in (None, "", "all"):
             return None
         assert window is not None
+        if len(window) > MAX_WINDOW_CHARS:
+            message = f"window is at most {MAX_WINDOW_CHARS} characters"
+            raise ApiError(400, 40001, message, "too_long")
         match = WINDOW.match(window)
         if not match:
-            raise ApiError(422, 42201, f"window must be all, <N>m or <N>s, not {window!r}")
+            raise ApiError(
+                422, 42201, f"window must be all, <N>m or <N>s, not {window!r}", "bad_window"
+            )
         seconds = int(match.group(1)) * (60 if match.group(2) == "m" else 1)
         if not 0 < seconds <= self.retention_seconds:
-            raise ApiError(422, 42202, f"window must be between 1s and {self.retention_seconds}s")
+            raise ApiError(
+                422,
+                42202,
+                f"window must be between 1s and {self.retention_seconds}s",
+                "window_out_of_range",
+            )
         width = self.aggregator.aggregates.bucket_seconds
         now = int(time.time() // width)
         return range(now - math.ceil(seconds / width) + 1, now + 1)
 
     async def question(self, name: str, window: str | None) -> dict[str, Any]:
         if name not in ANSWERS:
-            raise ApiError(404, 40401, f"unknown question {name!r}; see GET /aggregates")
+            raise ApiError(
+                404,
+                40401,
+                f"unknown question {_bounded('question', name)!r}; see GET /aggregates",
+                "unknown_question",
+            )
         buckets = self.buckets(window)
         if buckets is not None and name not in WINDOWED:
-            raise ApiError(422, 42203, f"{name} takes no window; windowed: {sorted(WINDOWED)}")
+            raise ApiError(
+                422,
+                42203,
+                f"{name} takes no window; windowed: {sorted(WINDOWED)}",
+                "window_not_taken",
+            )
         gathered = await self.gather()
         columns, rows = answer(name, gathered.counts, buckets)
         return {
@@ -142,6 +272,7 @@ class AggregatesApi:
         }
 
     async def country(self, country: str, window: str | None) -> dict[str, Any]:
+        _bounded("country", country)
         buckets = self.buckets(window)
         gathered = await self.gather()
         counts = gathered.counts
@@ -161,6 +292,7 @@ class AggregatesApi:
         }
 
     async def age_group(self, group: str, window: str | None) -> dict[str, Any]:
+        _bounded("age group", group)
         buckets = self.buckets(window)
         gathered = await self.gather()
         counts = gathered.counts
@@ -193,14 +325,22 @@ def _categories_of(group: Any, rows: list[tuple[Any, ...]]) -> dict[str, Any]:
     }
 
 
+def _address(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
+    """An IP address (IPv4-mapped IPv6 as IPv4); ValueError for a name."""
+    address = ipaddress.ip_address(host.strip("[]"))
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        return address.ipv4_mapped
+    return address
+
+
 def register_pages(app: faust.App, api: AggregatesApi) -> None:
-    async def answering(web: faust.web.View, work: Any) -> faust.web.Response:
-        try:
-            return web.json(await work)
-        except ApiError as error:
-            return web.json(
-                {"error_code": error.error_code, "message": error.message}, status=error.status
-            )
+    """The public routes, on Faust's web server (the public port). An ApiError raised by a
+    handler reaches errors_middleware, which answers in the error format."""
+    document = openapi(sorted(ANSWERS), sorted(WINDOWED), api.retention_seconds)
+
+    @app.page("/openapi.json")
+    async def schema(web: faust.web.View, request: faust.web.Request) -> faust.web.Response:
+        return web.json(document)
 
     @app.page("/aggregates")
     async def index(web: faust.web.View, request: faust.web.Request) -> faust.web.Response:
@@ -217,20 +357,51 @@ def register_pages(app: faust.App, api: AggregatesApi) -> None:
     async def question(
         web: faust.web.View, request: faust.web.Request, question: str
     ) -> faust.web.Response:
-        return await answering(web, api.question(question, request.query.get("window")))
+        return web.json(await api.question(question, request.query.get("window")))
 
     @app.page("/aggregates/countries/{country}")
     async def country(
         web: faust.web.View, request: faust.web.Request, country: str
     ) -> faust.web.Response:
-        return await answering(web, api.country(country, request.query.get("window")))
+        return web.json(await api.country(country, request.query.get("window")))
 
     @app.page("/aggregates/age-groups/{group}")
     async def age_group(
         web: faust.web.View, request: faust.web.Request, group: str
     ) -> faust.web.Response:
-        return await answering(web, api.age_group(group, request.query.get("window")))
+        return web.json(await api.age_group(group, request.query.get("window")))
 
-    @app.page("/internal/aggregates")
-    async def local(web: faust.web.View, request: faust.web.Request) -> faust.web.Response:
-        return web.json(api.local())
+
+def internal_app(api: AggregatesApi) -> aioweb.Application:
+    """The internal port's routes: ``GET /internal/aggregates``, answered only to requests
+    from the address of a member of the consumer group (403 otherwise)."""
+
+    @aioweb.middleware
+    async def members_only(request: aioweb.Request, handler: Handler) -> aioweb.StreamResponse:
+        try:
+            remote = _address(request.remote or "")
+        except ValueError:
+            remote = None
+        if remote is None or remote not in await api.member_addresses():
+            raise ApiError(
+                403, 40301, "only members of the aggregator's consumer group", "not_a_member"
+            )
+        return await handler(request)
+
+    async def local(request: aioweb.Request) -> aioweb.Response:
+        return aioweb.json_response(api.local())
+
+    app = aioweb.Application(middlewares=[errors_middleware, members_only])
+    app.router.add_get("/internal/aggregates", local)
+    return app
+
+
+async def serve_internal(api: AggregatesApi, host: str, port: int) -> None:
+    """Serve internal_app on ``host:port`` until cancelled (when the worker stops)."""
+    runner = aioweb.AppRunner(internal_app(api), access_log=None)
+    await runner.setup()
+    try:
+        await aioweb.TCPSite(runner, host, port).start()
+        await asyncio.Event().wait()
+    finally:
+        await runner.cleanup()

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from pydantic import Field
+
 from shared.settings import DEFAULT_VAR_DIR, PinpipeSettings
 
 
@@ -11,14 +13,23 @@ class AggregatorSettings(PinpipeSettings):
     aggregator_app_id: str = "pinpipe-aggregator"
     aggregator_web_host: str = "127.0.0.1"
     aggregator_web_port: int = 8001
-    # the URL other replicas reach this one at (default http://<web host>:<web port>)
-    aggregator_advertised_url: str | None = None
+    # The replicas' own port (``GET /internal/aggregates``, one replica's partial state), apart
+    # from the public one: default the web port + 10 (8011), so that replicas sharing a host
+    # never share it. Only members of the consumer group are answered there.
+    aggregator_internal_port: int | None = None
+    # the URL other replicas reach this one's internal port at, advertised to them through the
+    # consumer group (Faust's canonical URL; default http://<web host>:<internal port>)
+    aggregator_internal_url: str | None = None
     aggregator_datadir: Path = (DEFAULT_VAR_DIR / "faust" / "aggregator").resolve()
     aggregator_standby_replicas: int = 0
     # rolling windows: bucket width, and how far back ?window=<N>m may reach
     aggregator_window_bucket_seconds: int = 60
     aggregator_window_retention_seconds: int = 3600
     aggregator_peer_timeout_seconds: float = 5.0
+    # the live gauges' labels from data (business_metrics.py): the top N countries and
+    # categories by posts keep their own series, the others are summed into "(other)"
+    aggregator_metric_top_countries: int = Field(default=30, ge=1, le=500)
+    aggregator_metric_top_categories: int = Field(default=20, ge=1, le=500)
     # The posts table's RocksDB memory, per table partition. Faust's defaults (three memtables
     # of 64 MiB, a 2 GiB block cache) let a replica grow towards a gigabyte under a steady
     # write load: a memtable's memory grows with every write until it is flushed (seen in the
@@ -37,7 +48,14 @@ class AggregatorSettings(PinpipeSettings):
         }
 
     @property
-    def advertised_url(self) -> str:
-        return self.aggregator_advertised_url or (
-            f"http://{self.aggregator_web_host}:{self.aggregator_web_port}"
+    def internal_port(self) -> int:
+        if self.aggregator_internal_port is not None:
+            return self.aggregator_internal_port
+        return self.aggregator_web_port + 10
+
+    @property
+    def internal_url(self) -> str:
+        """The URL this replica advertises to the others (its internal port)."""
+        return self.aggregator_internal_url or (
+            f"http://{self.aggregator_web_host}:{self.internal_port}"
         )

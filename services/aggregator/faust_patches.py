@@ -15,6 +15,10 @@ changes under a patch.
    the committed offset falls ever further behind and every acknowledged offset since is kept
    in memory: in the soak, the group's offsets stood at 1,700 of 14,000 and the aggregator grew
    60 MB in 25 minutes. The gap is noted without the record after it.
+3. :func:`no_builtin_pages`: Faust's web server serves pages of its own next to the app's
+   (``/router``, ``/table/…``, ``/graph``, statistics, ``/performance``): the settings in
+   app.py turn each off, but with statistics off Faust serves a status page at ``/`` that no
+   setting turns off. The aggregator's public port serves pinpipe's routes only.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import faust
+from faust.web.base import BlueprintManager
 
 
 def drain_changelog_before_commits(app: faust.App) -> None:
@@ -46,3 +51,8 @@ def gaps_without_the_next_record(app: faust.App) -> None:
         await add_gap(tp, offset_from, offset_to - 1)  # offset_to is the record after the gap
 
     consumer._add_gap = gap  # patch 2 of the module's docstring
+
+
+def no_builtin_pages(app: faust.App) -> None:
+    """Apply none of Faust's blueprints when its web server starts (``Web.init_server``)."""
+    app.web.blueprints = BlueprintManager()  # patch 3 of the module's docstring

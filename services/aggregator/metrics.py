@@ -56,6 +56,13 @@ CONSUMER_LAG = METRICS.gauge(
 PEER_ERRORS = METRICS.counter(
     "peer_errors_total", "Requests to other replicas for their aggregates that failed"
 )
+REJECTED = METRICS.counter(
+    "rejected_requests_total",
+    "HTTP requests refused as client mistakes (4xx), by reason (too_long, bad_window, "
+    "window_out_of_range, window_not_taken, unknown_question, not_found, method_not_allowed, "
+    "repeated_parameter, not_a_member)",
+    ["reason"],
+)
 # the live answers of the "Business" dashboard, refreshed on each scrape (app.py)
 LIVE_ANSWERS = LiveAnswers()
 METRICS.registry.register(LIVE_ANSWERS)

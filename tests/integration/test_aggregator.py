@@ -145,7 +145,10 @@ def test_two_replicas_answer_alike_whichever_is_asked(
     for replica in aggregators:
         wait_for_batch_answers(replica.url, expected)
     owned = [
-        httpx.get(f"{r.url}/internal/aggregates", timeout=10).json()["partitions"]
+        # the internal port: PINPIPE_AGGREGATOR_INTERNAL_PORT's default, the web port + 10
+        httpx.get(f"http://127.0.0.1:{r.port + 10}/internal/aggregates", timeout=10).json()[
+            "partitions"
+        ]
         for r in aggregators
     ]
     assert all(owned) and sorted(owned[0] + owned[1]) == [0, 1, 2, 3], owned
