@@ -5,18 +5,29 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import signal
 
 import faust
 import faust.web
 
 from services.aggregator import faust_patches
-from services.aggregator.api import AggregatesApi, ApiError, register_pages
+from services.aggregator.api import (
+    AggregatesApi,
+    ApiError,
+    errors_middleware,
+    register_pages,
+    serve_internal,
+)
+from services.aggregator.business_metrics import LabelLimits
 from services.aggregator.config import AggregatorSettings
 from services.aggregator.metrics import AGGREGATE_KEYS, LIVE_ANSWERS, METRICS, POSTS
 from services.aggregator.tables import Aggregator
 from shared.broker_watch import BrokerWatch
 from shared.logs import configure_logging
 from shared.metrics import CONTENT_TYPE
+
+log = logging.getLogger("pinpipe.aggregator")
 
 
 def create_app(settings: AggregatorSettings) -> tuple[faust.App, Aggregator]:
@@ -28,11 +39,23 @@ def create_app(settings: AggregatorSettings) -> tuple[faust.App, Aggregator]:
         broker_credentials=kafka.faust_credentials(),
         store="rocksdb://",  # through rocksdict
         datadir=str(settings.aggregator_datadir),
+        # the public port: pinpipe's routes only, errors in the API's format; none of Faust's
+        # own pages (these settings, and patch 3 of faust_patches.py for its index page)
         web_enabled=True,
         web_host=settings.aggregator_web_host,
         web_port=settings.aggregator_web_port,
         web_bind=settings.aggregator_web_host,
-        canonical_url=settings.advertised_url,
+        web_application_options={
+            "middlewares": [errors_middleware],
+            "client_max_size": 64 * 1024,  # no route takes a body
+        },
+        web_router_enabled=False,
+        web_tables_enabled=False,
+        web_stats_enabled=False,
+        web_graph_enabled=False,
+        web_metrics_enabled=False,
+        # what each member of the group advertises to the others: its internal port (api.py)
+        canonical_url=settings.internal_url,
         topic_partitions=settings.topic_partitions,
         topic_replication_factor=settings.topic_replication_factor,
         topic_allow_declare=True,
@@ -61,7 +84,7 @@ def create_app(settings: AggregatorSettings) -> tuple[faust.App, Aggregator]:
     api = AggregatesApi(
         app,
         aggregator,
-        settings.advertised_url,
+        settings.internal_url,
         settings.aggregator_window_retention_seconds,
         settings.aggregator_peer_timeout_seconds,
     )
@@ -72,14 +95,31 @@ def create_app(settings: AggregatorSettings) -> tuple[faust.App, Aggregator]:
     async def watch_broker() -> None:  # cancelled when the worker stops
         await broker.run(asyncio.Event())
 
-    _add_service_pages(app, aggregator, api, broker)
+    @app.task
+    async def internal_port() -> None:  # cancelled when the worker stops
+        try:
+            await serve_internal(api, settings.aggregator_web_host, settings.internal_port)
+        except OSError as exc:  # the port is taken: the other replicas cannot gather here
+            aggregator.crashed = f"internal port {settings.internal_port}: {exc!r}"
+            log.error("the internal port cannot be served; stopping the worker", exc_info=exc)
+            os.kill(os.getpid(), signal.SIGTERM)  # then started again in place (main.py)
+
+    limits = LabelLimits(
+        settings.aggregator_metric_top_countries, settings.aggregator_metric_top_categories
+    )
+    _add_service_pages(app, aggregator, api, broker, limits)
+    faust_patches.no_builtin_pages(app)
     faust_patches.drain_changelog_before_commits(app)
     faust_patches.gaps_without_the_next_record(app)
     return app, aggregator
 
 
 def _add_service_pages(
-    app: faust.App, aggregator: Aggregator, api: AggregatesApi, broker: BrokerWatch
+    app: faust.App,
+    aggregator: Aggregator,
+    api: AggregatesApi,
+    broker: BrokerWatch,
+    limits: LabelLimits,
 ) -> None:
     """``/metrics`` (with the live answers of business_metrics.py), ``/healthz`` (alive: 503 once
     the agent crashed, until the worker is restarted) and
@@ -95,7 +135,7 @@ def _add_service_pages(
         except ApiError:
             LIVE_ANSWERS.update(None, aggregator.aggregates.bucket_seconds)
         else:
-            LIVE_ANSWERS.update(gathered.counts, aggregator.aggregates.bucket_seconds)
+            LIVE_ANSWERS.update(gathered.counts, aggregator.aggregates.bucket_seconds, limits)
         # aiohttp refuses a charset inside content_type
         return web.bytes(
             METRICS.render(), content_type=CONTENT_TYPE.split(";")[0] + "; version=0.0.4"
