@@ -12,7 +12,7 @@ from typing import Any
 MAX_WINDOW_CHARS = 16  # ?window= (all, <N>m, <N>s)
 MAX_NAME_CHARS = 100  # a path value: a question, a country, an age group
 MAX_QUERY_CHARS = 256  # the whole query string
-WINDOW_PATTERN = "^(all|[0-9]+[ms])$"
+WINDOW_PATTERN = "^(all|[0-9]+[ms])?$"  # empty: all
 
 _ERROR = {
     "type": "object",
