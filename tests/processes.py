@@ -32,6 +32,13 @@ class ServiceProcess:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self) -> ServiceProcess:
+        """Launch, then wait until /readyz answers 200."""
+        self.launch()
+        wait_until(self._ready, timeout=60, what=f"{self.command} ready (log: {self.log})")
+        return self
+
+    def launch(self) -> ServiceProcess:
+        """Start the process without waiting for it to be ready."""
         with open(self.log, "ab") as out:
             self.process = subprocess.Popen(
                 [sys.executable, "-m", "cli.main", self.command],
@@ -40,7 +47,6 @@ class ServiceProcess:
                 stdout=out,
                 stderr=out,
             )
-        wait_until(self._ready, timeout=60, what=f"{self.command} ready (log: {self.log})")
         return self
 
     def _ready(self) -> bool:

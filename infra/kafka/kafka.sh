@@ -18,6 +18,12 @@
 #   KAFKA_BIND        address the listeners bind (default 127.0.0.1; 0.0.0.0 in a container)
 #   KAFKA_ADVERTISED_HOST  the host name clients are told to use (default 127.0.0.1)
 #   KAFKA_HEAP_OPTS   the JVM's heap (default -Xms512m -Xmx1g)
+#   KAFKA_EXTRA_PROPERTIES  a file of broker properties appended to server.properties (a key
+#                     given again there wins): e.g. another listener with TLS and SASL. The
+#                     PLAINTEXT listener on KAFKA_PORT stays: this script's checks use it
+#   KAFKA_SCRAM_CREDENTIALS  a file of SCRAM users to create when the storage is formatted,
+#                     one `kafka-storage format --add-scram` value a line, e.g.
+#                     SCRAM-SHA-512=[name=alice,password=alice-secret]
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -84,6 +90,9 @@ share.coordinator.state.topic.min.isr=1
 group.initial.rebalance.delay.ms=0
 log.retention.hours=168
 CONF
+  if [ -n "${KAFKA_EXTRA_PROPERTIES:-}" ]; then
+    cat "$KAFKA_EXTRA_PROPERTIES" >> "$KAFKA_STATE_DIR/server.properties"
+  fi
 }
 
 wait_ready() {
@@ -106,9 +115,15 @@ prepare() {
   install
   write_config
   if [ ! -f "$KAFKA_STATE_DIR/data/meta.properties" ]; then
+    local scram=() line
+    if [ -n "${KAFKA_SCRAM_CREDENTIALS:-}" ]; then
+      while IFS= read -r line || [ -n "$line" ]; do
+        [ -n "$line" ] && scram+=(--add-scram "$line")
+      done < "$KAFKA_SCRAM_CREDENTIALS"
+    fi
     java_cp kafka.tools.StorageTool format --standalone \
       -t "$(java_cp kafka.tools.StorageTool random-uuid)" \
-      -c "$KAFKA_STATE_DIR/server.properties" >>"$logfile" 2>&1
+      -c "$KAFKA_STATE_DIR/server.properties" "${scram[@]}" >>"$logfile" 2>&1
   fi
 }
 
