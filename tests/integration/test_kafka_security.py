@@ -316,9 +316,15 @@ def test_a_wrong_password_keeps_services_up_and_not_ready_saying_why(
         except httpx.TransportError:
             return None
 
+    def names_authentication(process: ServiceProcess) -> httpx.Response | None:
+        response = readyz(process)
+        if response is not None and "authentication" in response.text.lower():
+            return response
+        return None
+
     # the cleaner's /readyz says why, from its broker watch
     reason = wait_until(
-        lambda: (r := readyz(cleaner)) is not None and "authentication" in r.text.lower() and r,
+        lambda: names_authentication(cleaner),
         timeout=30,
         what="the cleaner's /readyz to name the failed authentication",
     )
