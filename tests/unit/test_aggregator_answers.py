@@ -16,7 +16,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from batch.questions import QUESTIONS
 from services.aggregator.answers import ANSWERS, WINDOWED, answer, lower_median
-from services.aggregator.business_metrics import NULL_LABEL, LiveAnswers
+from services.aggregator.business_metrics import NULL_LABEL, OTHER_LABEL, LabelLimits, LiveAnswers
 from services.aggregator.business_metrics import families as live_families
 from services.aggregator.posts import Post, apply, contributions, fields_of
 from services.aggregator.state import Aggregates, from_json, merge, to_json
@@ -170,7 +170,8 @@ def test_the_live_answer_gauges_carry_the_answers(stream: Stream, expected: dict
     registry = CollectorRegistry()
     registry.register(live)
     assert generate_latest(registry) == b""  # nothing before the first gathered answer
-    live.update(merge([replica.aggregates.partial()]), BUCKET)  # long after the stream
+    # long after the stream; limits that bound nothing here (see the test after this one)
+    live.update(merge([replica.aggregates.partial()]), BUCKET, LabelLimits(10_000, 10_000))
     samples: dict[str, dict[frozenset[tuple[str, str]], float]] = {}
     for family in text_string_to_metric_families(generate_latest(registry).decode()):
         for sample in family.samples:
@@ -204,6 +205,48 @@ def test_the_live_answer_gauges_carry_the_answers(stream: Stream, expected: dict
     )
     live.update(None, BUCKET)
     assert generate_latest(registry) == b""  # absent, not stale, while answers can't be had
+
+
+def test_the_live_answer_gauges_bound_countries_and_categories(
+    stream: Stream, expected: dict[str, Any]
+) -> None:
+    """With more countries and categories than the limits, the top ones by posts keep their
+    own series with the batch answer's numbers, the others are summed under (other): the
+    totals stay the batch totals."""
+    replica = Replica()
+    replica.feed(stream, at=1_000_000.0)
+    limits = LabelLimits(countries=5, categories=3)
+    families = {
+        f.name: f
+        for f in live_families(merge([replica.aggregates.partial()]), BUCKET, 1_000_000.0, limits)
+    }
+    rows = expected["posts-per-country-and-category"][1]
+    countries: Counter[str] = Counter()
+    categories: Counter[str] = Counter()
+    for country, category, count in rows:
+        countries[_text(country)] += count
+        categories[_text(category)] += count
+    assert len(countries) > limits.countries and len(categories) > limits.categories
+
+    def top(totals: Counter[str], n: int) -> set[str]:
+        return {k for k, _ in sorted(totals.items(), key=lambda t: (-t[1], t[0]))[:n]}
+
+    shown: Counter[tuple[str, str]] = Counter()
+    for sample in families["pinpipe_aggregator_live_posts"].samples:
+        if sample.labels["window"] == "all":
+            shown[sample.labels["country"], sample.labels["category"]] += sample.value
+    top_countries = top(countries, limits.countries)
+    top_categories = top(categories, limits.categories)
+    assert {c for c, _ in shown} == top_countries | {OTHER_LABEL}
+    assert {c for _, c in shown} == top_categories | {OTHER_LABEL}
+    assert sum(shown.values()) == sum(countries.values())
+    for country in top_countries:
+        assert sum(n for (c, _), n in shown.items() if c == country) == countries[country]
+    for country, category, count in rows:
+        if _text(country) in top_countries and _text(category) in top_categories:
+            assert shown[_text(country), _text(category)] == count
+    by_age = families["pinpipe_aggregator_live_posts_by_age_group"].samples
+    assert {s.labels["category"] for s in by_age} <= top_categories | {OTHER_LABEL}
 
 
 def test_the_live_answer_gauges_have_a_recent_window() -> None:

@@ -271,8 +271,9 @@ def _on_volume(container: Doc, path: str, writable: bool = True) -> str | None:
 @pytest.mark.parametrize("name", OVERLAYS)
 def test_ports_probes_and_scrape_annotations(name: str, monkeypatch: pytest.MonkeyPatch) -> None:
     """A serving container listens on all interfaces at the port its settings give; exposes
-    exactly that port; its probes (liveness /healthz, readiness /readyz), Prometheus
-    annotations and Services point at it. Batch containers expose nothing."""
+    exactly that port (and the aggregator its internal port, which no Service exposes); its
+    probes (liveness /healthz, readiness /readyz), Prometheus annotations and Services point at
+    it. Batch containers expose nothing."""
     docs = overlay(name)
     services = of_kind(docs, "Service")
     for workload, pod, container in pinpipe_containers(docs):
@@ -291,7 +292,11 @@ def test_ports_probes_and_scrape_annotations(name: str, monkeypatch: pytest.Monk
         host_field, port_field = SERVES[run.path]
         assert getattr(settings, host_field) == "0.0.0.0", f"{where}: binds {host_field}"
         port = getattr(settings, port_field)
-        assert [p["containerPort"] for p in container["ports"]] == [port], where
+        ports = [port]
+        if isinstance(settings, AggregatorSettings):
+            assert settings.internal_port != port, where
+            ports.append(settings.internal_port)
+        assert [p["containerPort"] for p in container["ports"]] == ports, where
         probes = {"livenessProbe": "/healthz", "readinessProbe": "/readyz"}
         for probe, path in probes.items():
             get = container[probe]["httpGet"]
@@ -315,7 +320,7 @@ def test_state_is_on_volumes(name: str, monkeypatch: pytest.MonkeyPatch) -> None
     """With a read-only root filesystem, whatever a pinpipe container writes is on a volume:
     /tmp and HOME, the aggregator's Faust data, the emulator's SQLite database (shared by the
     seed-db init container and the run container), a `--out` folder; and the aggregator
-    advertises its own pod's address on its port."""
+    advertises its own pod's address on its internal port."""
     docs = overlay(name)
     for workload, pod, container in pinpipe_containers(docs):
         run = describe(docs, container)
@@ -324,7 +329,7 @@ def test_state_is_on_volumes(name: str, monkeypatch: pytest.MonkeyPatch) -> None
         paths = ["/tmp", run.env.get("HOME", "/tmp")]
         if isinstance(settings, AggregatorSettings):
             paths.append(str(settings.aggregator_datadir))
-            assert settings.advertised_url == f"http://{POD_IP}:{settings.aggregator_web_port}"
+            assert settings.internal_url == f"http://{POD_IP}:{settings.internal_port}"
         if isinstance(settings, EmulatorSettings):
             url = settings.source_db_url.get_secret_value()
             assert url.startswith("sqlite:////"), url
@@ -601,7 +606,7 @@ FLOWS_ALLOWED = [
     ("s3-sink", "kafka", 0),
     ("s3-sink", "s3", 0),
     ("batch-report", "s3", 0),
-    ("aggregator", "aggregator", 8001),
+    ("aggregator", "aggregator", 8011),  # gathering partial answers, on the internal port
     ("prometheus", "ingest-api", 8000),
     ("prometheus", "aggregator", 8001),
     ("prometheus", "cleaner", 8002),
@@ -618,6 +623,12 @@ FLOWS_DENIED = [
     ("cleaner", "s3", 0),
     ("aggregator", "s3", 0),
     ("cleaner", "aggregator", 8001),
+    # the aggregator's internal port is the other aggregators' alone
+    ("outside", "aggregator", 8011),
+    ("prometheus", "aggregator", 8011),
+    ("ingest-api", "aggregator", 8011),
+    ("cleaner", "aggregator", 8011),
+    ("grafana", "aggregator", 8011),
     ("cleaner", "outside", 443),
     ("ingest-api", "outside", 80),
     ("batch-report", "kafka", 0),
