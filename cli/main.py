@@ -88,9 +88,6 @@ def sink() -> None:
 
 @emulator_app.command("seed-db")
 def emulator_seed_db(
-    db: Annotated[
-        str | None, typer.Option(help="SQLAlchemy URL (default: PINPIPE_SOURCE_DB_URL)")
-    ] = None,
     rows: Annotated[int, typer.Option(min=1, help="Posts to generate")] = 11_000,
     seed: Annotated[int, typer.Option(help="Random seed: the same seed gives the same rows")] = 100,
     from_jsonl: Annotated[
@@ -100,30 +97,29 @@ def emulator_seed_db(
         ),
     ] = None,
 ) -> None:
-    """Create the three original tables and fill them (generated rows, or the real sample)."""
+    """Create the three original tables and fill them (generated rows, or the real sample).
+    The database: PINPIPE_SOURCE_DB_URL (or PINPIPE_SOURCE_DB_URL_FILE), never an argument."""
     from services.emulator.config import EmulatorSettings
     from services.emulator.main import seed_db
 
-    counts = seed_db(EmulatorSettings(), db, rows, seed, from_jsonl)
+    counts = seed_db(EmulatorSettings(), None, rows, seed, from_jsonl)
     typer.echo(" ".join(f"{table}={count}" for table, count in counts.items()))
 
 
 @emulator_app.command("stats")
 def emulator_stats(
-    db: Annotated[
-        str | None, typer.Option(help="SQLAlchemy URL (default: PINPIPE_SOURCE_DB_URL)")
-    ] = None,
     sample: Annotated[
         Path, typer.Option(exists=True, file_okay=False, help="The real sample's raw_union folder")
     ] = Path("../shared/pinterest-data/raw_union"),
 ) -> None:
-    """Print the statistics the generator matches: the sample's next to the database's."""
+    """Print the statistics the generator matches: the sample's next to the database's
+    (PINPIPE_SOURCE_DB_URL, or PINPIPE_SOURCE_DB_URL_FILE)."""
     from services.emulator.config import EmulatorSettings
     from services.emulator.seed import read_jsonl_dir
     from services.emulator.source_db import connect, read_all
     from services.emulator.statistics import compare, render
 
-    engine = connect(db or EmulatorSettings().source_db_url.get_secret_value())
+    engine = connect(EmulatorSettings().source_db_url.get_secret_value())
     typer.echo(render(compare(read_jsonl_dir(sample), read_all(engine))))
 
 
@@ -154,9 +150,6 @@ def emulator_run(
             help="Post a recorded {pin,geo,user} JSONL sequence in order",
         ),
     ] = None,
-    api_key: Annotated[
-        str | None, typer.Option(help="x-api-key (default: PINPIPE_EMULATOR_API_KEY)")
-    ] = None,
     sent_log: Annotated[
         Path | None,
         typer.Option(
@@ -169,7 +162,9 @@ def emulator_run(
     ] = True,
 ) -> None:
     """Post rows to the ingest API: random offsets of the source database (repeats allowed, like
-    the original) or a recorded sequence. Prints posted / retried / failed at the end."""
+    the original) or a recorded sequence. Prints posted / retried / failed at the end. Secrets
+    come from the environment, never arguments: PINPIPE_SOURCE_DB_URL, PINPIPE_EMULATOR_API_KEY
+    (or PINPIPE_<NAME>_FILE, a file holding the value)."""
     from services.emulator.config import EmulatorSettings
     from services.emulator.main import run
 
@@ -183,7 +178,6 @@ def emulator_run(
         concurrency=concurrency,
         seed_value=seed,
         replay=replay,
-        api_key=api_key,
         sent_log=sent_log,
         serve_metrics=metrics,
     )

@@ -43,7 +43,6 @@ def run(
     concurrency: int = 1,
     seed_value: int | None,
     replay: Path | None,
-    api_key: str | None,
     sent_log: Path | None,
     serve_metrics: bool = True,
 ) -> Tally:
@@ -76,7 +75,7 @@ def run(
                 batch_size=batch_size or settings.emulator_batch_size,
                 concurrency=concurrency,
                 shards=settings.topic_partitions,
-                api_key=api_key or settings.emulator_api_key.get_secret_value() or None,
+                api_key=settings.emulator_api_key.get_secret_value() or None,
                 seed=seed_value,
                 sent_log=sent_log or settings.emulator_sent_log,
                 backoff=settings.backoff(),
