@@ -196,7 +196,9 @@ def test_network_policies_hold_flow_by_flow(deployed: Kube, outside_host: str) -
     """Each flow of the flow table (tests/unit/test_k8s_consistency.py, the README's list)
     connects from a pod labelled as its source to the target pod's IP, and each flow it denies
     is refused; "outside" is a pod of another namespace as a source, and as a target a host
-    outside the cluster (its own network namespace, routed by the node)."""
+    outside the cluster (its own network namespace, routed by the node). Among them: the
+    aggregator's internal port 8011 is reached by aggregator pods only. Through the aggregator's
+    Service, neither /internal/aggregates nor Faust's own pages are served."""
     deployed.ns("scale", "deployment/emulator", "--replicas=1")
     deployed.ns("rollout", "status", "deployment/emulator", "--timeout=300s", timeout=330)
     allowed, denied = flows("local")
@@ -206,6 +208,7 @@ def test_network_policies_hold_flow_by_flow(deployed: Kube, outside_host: str) -
         ("stranger", "kafka", 0),
         ("stranger", "s3", 0),
         ("stranger", "cleaner", 8002),
+        ("stranger", "aggregator", 8011),
     ]
     checks: dict[str, list[tuple[str, int, bool]]] = {}
     for flows_, expected in ((allowed, True), (denied, False)):
@@ -220,6 +223,13 @@ def test_network_policies_hold_flow_by_flow(deployed: Kube, outside_host: str) -
                 verb = "connects" if connected else "is refused"
                 wrong.append(f"{source} → {host}:{port} {verb}")
     assert not wrong, "\n".join(wrong)
+
+    with deployed.port_forward("svc/aggregator", 8001) as aggregator:
+        assert httpx.get(f"{aggregator}/openapi.json", timeout=30).status_code == 200
+        for path in ("/internal/aggregates", "/", "/router/", "/table/", "/graph/"):
+            response = httpx.get(aggregator + path, timeout=30)
+            assert response.status_code == 404, (path, response.text[:200])
+            assert response.json()["error_code"] == 40402, path
 
 
 def test_prometheus_scrapes_every_pod_and_every_panel_has_data(deployed: Kube) -> None:
