@@ -1,6 +1,7 @@
 """The "Business" dashboard: the live answers, from the aggregator's ``live_`` gauges
 (services/aggregator/business_metrics.py). Every replica exports the whole answer, so panels
-take ``max by`` over replicas."""
+take ``max by`` over replicas. Countries and categories past the aggregator's top N are summed
+under ``(other)``: sums over a label stay exact, and the top-10 panel leaves ``(other)`` out."""
 
 from __future__ import annotations
 
@@ -12,6 +13,8 @@ UID = "pinpipe-business"
 LIVE = "pinpipe_aggregator_live"
 # one series per group, whichever replica exported it
 POSTS = f'max by (country, category) ({LIVE}_posts{{window="all"}})'
+OTHER = "(other)"  # services/aggregator/business_metrics.py's OTHER_LABEL
+NAMED_COUNTRIES = f'max by (country, category) ({LIVE}_posts{{window="all", country!="{OTHER}"}})'
 POSTS_RECENT = f'max by (country, category) ({LIVE}_posts{{window="15m"}})'
 AGE_GROUPS = f'max by (age_group, category) ({LIVE}_posts_by_age_group{{window="all"}})'
 
@@ -25,7 +28,7 @@ def build() -> Dashboard:
                 "Posts per country, top 10 (all time)",
                 "short",
                 query(
-                    f"topk(10, sum by (country) ({POSTS}))",
+                    f"topk(10, sum by (country) ({NAMED_COUNTRIES}))",
                     "{{country}}",
                 ),
             )

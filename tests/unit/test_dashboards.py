@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from prometheus_client import CollectorRegistry
 
+from dashboards import business
 from dashboards.generate import (
     DASHBOARDS,
     OUT_DIR,
@@ -23,11 +24,13 @@ from dashboards.generate import (
     write,
 )
 from services.aggregator import metrics as aggregator
+from services.aggregator.business_metrics import OTHER_LABEL
 from services.aggregator.business_metrics import families as live_families
 from services.cleaner import metrics as cleaner
 from services.emulator import metrics as emulator
 from services.ingest_api import metrics as ingest_api
 from services.s3_sink import metrics as s3_sink
+from tests.dashboard_checks import panel_queries
 
 SUFFIXES = {"counter": ("_total",), "histogram": ("_bucket", "_sum", "_count")}
 
@@ -102,3 +105,11 @@ def test_panels_have_unique_ids_and_the_provisioned_datasource() -> None:
                 assert panel["datasource"] == {"type": "prometheus", "uid": "prometheus"}
                 ref_ids = [t["refId"] for t in panel["targets"]]
                 assert all(ref_ids) and len(ref_ids) == len(set(ref_ids)), panel["title"]
+
+
+def test_the_top_countries_panel_leaves_out_the_others() -> None:
+    """The aggregator sums the countries past its top N under one label; the top-10 panel
+    names that label to leave it out."""
+    assert business.OTHER == OTHER_LABEL
+    (panel,) = [q for _, title, q in panel_queries() if title.startswith("Posts per country, top")]
+    assert f'country!="{OTHER_LABEL}"' in panel
