@@ -88,3 +88,28 @@ def test_the_buffer_flush_patch_finds_what_it_replaces() -> None:
     assert callable(buffer.flush) and callable(buffer.flush_atmost) and buffer.size == 0
     faust_patches.drain_changelog_before_commits(app)
     assert buffer.flush.__name__ == "drain"
+
+
+def _web_routes(patched: bool) -> set[str]:
+    """The routes Faust's web server serves for an app with the aggregator's web settings."""
+    app = faust.App(
+        "patch-test",
+        web_router_enabled=False,
+        web_tables_enabled=False,
+        web_stats_enabled=False,
+        web_graph_enabled=False,
+        web_metrics_enabled=False,
+        autodiscover=False,
+    )
+    if patched:
+        faust_patches.no_builtin_pages(app)
+    web: Any = app.web  # the aiohttp driver (its type declares no web_app)
+    web.init_server()
+    return {resource.canonical for resource in web.web_app.router.resources()}
+
+
+def test_no_builtin_pages() -> None:
+    """With every blueprint setting off, Faust still serves its index page at "/" (what patch
+    3 is for); patched, nothing of Faust's is served."""
+    assert _web_routes(patched=False) == {"/"}
+    assert _web_routes(patched=True) == set()
