@@ -21,7 +21,7 @@ from shared.topics import clean_topic
 from tests.conftest import wait_until
 from tests.posts_stream import Stream, batch_answers, posts_stream
 from tests.processes import ServiceProcess
-from tests.servers import KafkaServer
+from tests.servers import KafkaServer, free_port
 
 pytestmark = pytest.mark.integration
 APP_ID = "aggregator-test"
@@ -37,7 +37,10 @@ def Aggregator(broker: KafkaServer, workdir: Path, name: str, **extra: str) -> S
         "PINPIPE_AGGREGATOR_DATADIR": str(workdir / name),
         **extra,
     }
-    return ServiceProcess("aggregator", env, workdir / f"{name}.log", "PINPIPE_AGGREGATOR_WEB_PORT")
+    # a web port whose + 10 (the internal port's default) is free too
+    port = free_port((0, 10), start=24000)
+    log = workdir / f"{name}.log"
+    return ServiceProcess("aggregator", env, log, "PINPIPE_AGGREGATOR_WEB_PORT", port)
 
 
 @pytest.fixture
