@@ -234,7 +234,7 @@ def test_the_live_answer_gauges_bound_countries_and_categories(
     shown: Counter[tuple[str, str]] = Counter()
     for sample in families["pinpipe_aggregator_live_posts"].samples:
         if sample.labels["window"] == "all":
-            shown[sample.labels["country"], sample.labels["category"]] += sample.value
+            shown[sample.labels["country"], sample.labels["category"]] += int(sample.value)
     top_countries = top(countries, limits.countries)
     top_categories = top(categories, limits.categories)
     assert {c for c, _ in shown} == top_countries | {OTHER_LABEL}
