@@ -14,7 +14,7 @@ import os
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from pathlib import PurePosixPath
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 import pytest
@@ -157,8 +157,15 @@ def environment(docs: list[Doc], container: Doc) -> dict[str, str]:
     placeholder, or nothing for an optional key)."""
     env: dict[str, str] = {}
     for source in container.get("envFrom", []):
-        assert set(source) == {"configMapRef"}, source
-        env.update(named(docs, "ConfigMap", source["configMapRef"]["name"])["data"])
+        assert set(source) <= {"configMapRef", "secretRef"} and len(source) == 1, source
+        if "configMapRef" in source:
+            env.update(named(docs, "ConfigMap", source["configMapRef"]["name"])["data"])
+            continue
+        ref = source["secretRef"]
+        secrets = [s for s in of_kind(docs, "Secret") if s["metadata"]["name"] == ref["name"]]
+        assert secrets or ref.get("optional"), f"no Secret {ref['name']} for envFrom"
+        for secret in secrets:
+            env.update({k: base64.b64decode(v).decode() for k, v in secret["data"].items()})
     for var in container.get("env", []):
         name = var["name"]
         if "value" in var:
@@ -756,6 +763,60 @@ def test_kafka_clients_reach_the_strimzi_bootstrap() -> None:
     bootstrap = f"{kafka['metadata']['name']}-kafka-bootstrap:{plain['port']}"
     assert config["PINPIPE_KAFKA_BOOTSTRAP_SERVERS"] == bootstrap
     assert plain["type"] == "internal"
+
+
+def _kafka_secret(name: str, data: dict[str, str]) -> Doc:
+    encoded = {k: base64.b64encode(v.encode()).decode() for k, v in data.items()}
+    return {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": name}, "data": encoded}
+
+
+@pytest.mark.parametrize("name", OVERLAYS)
+def test_kafka_security_comes_from_optional_secrets(
+    name: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Every service of the flow takes its Kafka security settings from the Secret
+    ``pinpipe-kafka`` (envFrom) and the files they name (the CA, a password file) from the
+    Secret ``pinpipe-kafka-files`` mounted read-only at /etc/pinpipe/kafka; both optional, so
+    without them a service talks PLAINTEXT, and with them it loads SASL_SSL settings."""
+    docs = overlay(name)
+    in_pod = {
+        "PINPIPE_KAFKA_SECURITY_PROTOCOL": "SASL_SSL",
+        "PINPIPE_KAFKA_SASL_MECHANISM": "SCRAM-SHA-512",
+        "PINPIPE_KAFKA_SASL_USERNAME": "pinpipe",
+        "PINPIPE_KAFKA_SASL_PASSWORD_FILE": "/etc/pinpipe/kafka/password",
+        "PINPIPE_KAFKA_SSL_CAFILE": "/etc/pinpipe/kafka/ca.crt",
+    }
+    password = tmp_path / "password"  # the mounted file, here
+    password.write_text("from-the-file\n")
+    given = [
+        _kafka_secret(
+            "pinpipe-kafka", {**in_pod, "PINPIPE_KAFKA_SASL_PASSWORD_FILE": str(password)}
+        )
+    ]
+    seen = set()
+    for workload, spec, container in pinpipe_containers(docs):
+        if app_name(workload["metadata"].get("labels", {})) not in SERVICES:
+            continue
+        seen.add(workload["metadata"]["name"])
+        where = f"{workload['metadata']['name']}/{container['name']}"
+        refs = [s["secretRef"] for s in container.get("envFrom", []) if "secretRef" in s]
+        assert {"name": "pinpipe-kafka", "optional": True} in refs, where
+        volume = _on_volume(container, in_pod["PINPIPE_KAFKA_SSL_CAFILE"], writable=False)
+        assert volume == _on_volume(
+            container, in_pod["PINPIPE_KAFKA_SASL_PASSWORD_FILE"], writable=False
+        )
+        (files,) = [v for v in spec["volumes"] if v["name"] == volume]
+        assert files["secret"]["secretName"] == "pinpipe-kafka-files", where
+        assert files["secret"]["optional"] is True, where
+        assert _mounts(container)["/etc/pinpipe/kafka"].get("readOnly") is True, where
+        run = describe(docs, container)
+        assert load_settings(run, monkeypatch).kafka_security_protocol == "PLAINTEXT", where
+        settings = load_settings(describe(docs + given, container), monkeypatch)
+        assert settings.kafka_security_protocol == "SASL_SSL", where
+        assert settings.kafka_sasl_password is not None, where
+        assert settings.kafka_sasl_password.get_secret_value() == "from-the-file", where
+        assert str(settings.kafka_ssl_cafile) == "/etc/pinpipe/kafka/ca.crt", where
+    assert seen == set(SERVICES)
 
 
 def test_s3_credentials_endpoint_and_bucket_agree(monkeypatch: pytest.MonkeyPatch) -> None:
