@@ -28,6 +28,7 @@ from typing import Any
 
 from aiohttp import web
 
+from services.aggregator.api import errors_middleware
 from services.aggregator.config import AggregatorSettings
 from services.aggregator.metrics import METRICS
 from shared.kafka_admin import ensure_topics
@@ -87,7 +88,7 @@ class Pages:
         self._runner: web.AppRunner | None = None
 
     async def start(self) -> None:
-        app = web.Application()
+        app = web.Application(middlewares=[errors_middleware])  # errors in the API's format
         app.router.add_get("/healthz", self._healthz)
         app.router.add_get("/readyz", self._readyz)
         app.router.add_get("/metrics", self._metrics)
