@@ -11,11 +11,17 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from services.ingest_api import openapi
 from services.ingest_api.auth import ApiKeyGuard
 from services.ingest_api.config import IngestSettings
-from services.ingest_api.errors import IngestError, ingest_error_handler, validation_error_handler
+from services.ingest_api.errors import (
+    IngestError,
+    http_error_handler,
+    ingest_error_handler,
+    validation_error_handler,
+)
 from services.ingest_api.load_shedding import InflightLimit
 from services.ingest_api.middleware import RequestMetrics
 from services.ingest_api.producer import KafkaGateway
@@ -73,9 +79,10 @@ def warn_if_open(settings: IngestSettings) -> None:
 
 
 def create_app(settings: IngestSettings) -> FastAPI:
+    gateway = KafkaGateway(settings)
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        gateway = KafkaGateway(settings)
         registry = StreamRegistry(gateway)
         app.state.gateway = gateway
         app.state.stream_registry = registry
@@ -106,11 +113,13 @@ def create_app(settings: IngestSettings) -> FastAPI:
     )
     app.add_exception_handler(IngestError, ingest_error_handler)
     app.add_exception_handler(RequestValidationError, validation_error_handler)
+    app.add_exception_handler(StarletteHTTPException, http_error_handler)
     app.add_middleware(  # innermost: only requests with a good key take a place
         InflightLimit,
         max_requests=settings.ingest_max_concurrent_requests,
         max_bytes=settings.ingest_max_inflight_bytes,
         max_body_bytes=settings.ingest_max_body_bytes,
+        backlog=lambda: gateway.unacknowledged_bytes,
     )
     app.add_middleware(ApiKeyGuard, keys=settings.api_keys(), admin_keys=settings.admin_api_keys())
     app.add_middleware(RequestMetrics)  # outermost: counts refused requests too

@@ -16,6 +16,7 @@ from typing import Any
 from fastapi import Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from services.ingest_api.metrics import REJECTED
 
@@ -108,6 +109,18 @@ async def validation_error_handler(request: Request, exc: Exception) -> JSONResp
         error = StreamError("ValidationException", message)
     else:
         error = ProxyError(422, UNPROCESSABLE, message, "bad_request")
+    return await ingest_error_handler(request, error)
+
+
+async def http_error_handler(request: Request, exc: Exception) -> JSONResponse:
+    """Starlette's own errors (no such route: 404, a method the route has not: 405) in the
+    format of the API the path belongs to, as every other error."""
+    assert isinstance(exc, StarletteHTTPException)
+    error: IngestError
+    if request.url.path.startswith("/streams"):
+        error = StreamError("UnknownOperationException", str(exc.detail), exc.status_code)
+    else:
+        error = ProxyError(exc.status_code, exc.status_code * 100, str(exc.detail), "no_route")
     return await ingest_error_handler(request, error)
 
 

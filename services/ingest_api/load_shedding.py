@@ -4,11 +4,15 @@ A request past either cap is answered at once with 503 and ``Retry-After``, in t
 the API it was sent to, before any of its body is read: a burst of large bodies costs memory
 only up to ``PINPIPE_INGEST_MAX_INFLIGHT_BYTES`` (each parsed body takes several times its size
 as Python objects), however many clients send one. A body's size is its ``Content-Length``; a
-body without one (chunked) counts as the largest allowed. The health, readiness and metrics
+body without one (chunked) counts as the largest allowed. Records still buffered in the Kafka
+producer (``backlog``: a slow broker, a request that timed out) count too: while the broker
+lags, new bodies wait outside rather than pile up inside. The health, readiness and metrics
 routes are never shed: a busy replica must not look dead.
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -26,9 +30,15 @@ _MESSAGE = "The ingest API is at its limit of requests in flight; retry after a 
 
 class InflightLimit:
     def __init__(
-        self, app: ASGIApp, max_requests: int, max_bytes: int, max_body_bytes: int
+        self,
+        app: ASGIApp,
+        max_requests: int,
+        max_bytes: int,
+        max_body_bytes: int,
+        backlog: Callable[[], int],
     ) -> None:
         self.app = app
+        self.backlog = backlog
         self.max_requests = max_requests
         self.max_bytes = max_bytes
         self.max_body_bytes = max_body_bytes
@@ -48,7 +58,7 @@ class InflightLimit:
             return
         size = min(self._size(scope), self.max_body_bytes)
         if self.requests >= self.max_requests or (
-            self.bytes + size > self.max_bytes and self.requests > 0
+            self.bytes + self.backlog() + size > self.max_bytes and self.requests > 0
         ):
             REJECTED.labels(reason="overloaded").inc()
             await _refuse(scope, send)

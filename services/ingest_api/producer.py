@@ -42,6 +42,10 @@ class KafkaGateway:
         self._refreshed_at = 0.0
         self._refresh_lock = asyncio.Lock()
         self.started = False
+        # Bytes handed to the producer and not yet acknowledged or failed: records of a request
+        # that timed out stay buffered until the broker takes them, and count against the
+        # bytes in flight of load shedding (load_shedding.py) until then.
+        self.unacknowledged_bytes = 0
 
     @property
     def producer(self) -> AIOKafkaProducer:
@@ -130,9 +134,16 @@ class KafkaGateway:
         """Queue one record; the returned future resolves to its RecordMetadata once Kafka
         acknowledged it (acks=all)."""
         try:
-            return await self.producer.send(topic, value=value, key=key, partition=partition)
+            future = await self.producer.send(topic, value=value, key=key, partition=partition)
         except BROKER_DOWN_ERRORS as exc:
             raise BrokerUnavailable(repr(exc)) from exc
+        size = len(value or b"") + len(key or b"")
+        self.unacknowledged_bytes += size
+        future.add_done_callback(lambda _: self._acknowledged(size))
+        return future
+
+    def _acknowledged(self, size: int) -> None:
+        self.unacknowledged_bytes -= size
 
     async def send_all(
         self, topic: str, records: list[tuple[bytes | None, bytes | None, int | None]]

@@ -14,8 +14,9 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.errors import TopicAlreadyExistsError
 
 from services.ingest_api.producer import KafkaGateway
+from shared.topics import STREAM_REGISTRY_TOPIC
 
-REGISTRY_TOPIC = "pinpipe.streams"
+REGISTRY_TOPIC = STREAM_REGISTRY_TOPIC
 
 
 class StreamRegistry:

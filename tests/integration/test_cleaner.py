@@ -7,11 +7,12 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import hashlib
 import os
 import random
 import signal
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +26,13 @@ from shared.kafka_security import KafkaConnection
 from shared.models import DlqEntry
 from shared.topics import DLQ_TOPIC, RECORD_TYPES, RecordType, clean_topic, clean_topics
 from tests.conftest import SHARED_DATA, async_wait_until, wait_until
-from tests.integration.conftest import group_committed, kill_broker, produce, read_committed
+from tests.integration.conftest import (
+    IngestServer,
+    group_committed,
+    kill_broker,
+    produce,
+    read_committed,
+)
 from tests.processes import ServiceProcess
 from tests.servers import KafkaServer
 
@@ -301,3 +308,51 @@ def test_broker_killed_mid_stream_loses_nothing_and_doubles_nothing(
     seen = _clean_inds(asyncio.run(read_committed(bootstrap, clean_topics())), base, len(good))
     assert set(seen) == _expected(good, base), "records lost"
     assert set(seen.values()) == {1}, "records written twice"
+
+
+def test_a_huge_poison_record_from_the_api_does_not_stall_its_partition(
+    kafka_bootstrap: str,
+    unique: str,
+    tmp_path: Path,
+    cleaners: list[ServiceProcess],
+    ingest_factory: Callable[..., IngestServer],
+) -> None:
+    """A ~0.9 MiB pin without an index, accepted by the API, then a good pin on the same
+    partition: the poison's DLQ entry is cut to a bounded size (the whole original, base64 in
+    JSON, would be over the broker's record limit and fail its transaction for ever), and the
+    good pin is cleaned within seconds."""
+    prefix = f"c{unique}"
+    cleaners.append(Cleaner(_env(kafka_bootstrap, unique), tmp_path / "cleaner.log").start())
+    api = ingest_factory(
+        topic_prefix=prefix, topic_partitions=PARTITIONS, ingest_max_body_bytes=2 * 1024 * 1024
+    )
+    poison = {"title": "x" * 900_000, "category": "art"}
+    ind = random.randrange(10**9, 2 * 10**9)
+    with httpx.Client(base_url=api.url, timeout=30) as client:
+        for value in (poison, {"index": ind, "title": "fine"}):
+            response = client.post(
+                f"/topics/{prefix}.pin",
+                json={"records": [{"value": value, "partition": 0}]},
+                headers={"Content-Type": "application/vnd.kafka.json.v2+json"},
+            )
+            assert response.status_code == 200, response.text
+            assert response.json()["offsets"][0]["error_code"] is None
+
+    async def good_cleaned() -> list[Any]:
+        records = await read_committed(kafka_bootstrap, [clean_topic("pin"), DLQ_TOPIC])
+        cleaned = [r for r in records if r.topic != DLQ_TOPIC and r.key == str(ind).encode()]
+        return records if cleaned else []
+
+    records = asyncio.run(
+        async_wait_until(good_cleaned, seconds=30, what="the good pin cleaned", interval=0.5)
+    )
+    entries = [
+        DlqEntry.model_validate_json(r.value)
+        for r in records
+        if r.topic == DLQ_TOPIC and orjson.loads(r.value)["source_topic"] == f"{prefix}.pin"
+    ]
+    original = orjson.dumps(poison)
+    assert [(e.reason, e.original_bytes, e.original_truncated) for e in entries] == [
+        ("missing_ind", len(original), True)
+    ]
+    assert entries[0].original_sha256 == hashlib.sha256(original).hexdigest()

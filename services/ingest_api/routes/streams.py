@@ -207,9 +207,9 @@ async def list_streams(
 )
 async def create_stream(name: StreamName, request: Request) -> Response:
     """CreateStream: a topic with ``ShardCount`` partitions (default PINPIPE_TOPIC_PARTITIONS),
-    at most PINPIPE_INGEST_MAX_SHARDS, while fewer than PINPIPE_INGEST_MAX_STREAMS streams made
-    this way exist. Names of pinpipe's internal topics (and any that fold onto one: Kafka takes
-    ``.`` and ``_`` as the same) are refused."""
+    at most PINPIPE_INGEST_MAX_SHARDS, while fewer than PINPIPE_INGEST_MAX_STREAMS streams exist
+    (the pipeline's own raw topics not counted). Names of pinpipe's internal topics (and any
+    that fold onto one: Kafka takes ``.`` and ``_`` as the same) are refused."""
     _check_name(name)
     if is_internal_topic(name):
         raise _invalid(f"Stream name {name} is reserved for pinpipe's internal topics")
@@ -219,10 +219,11 @@ async def create_stream(name: StreamName, request: Request) -> Response:
     shards = body.ShardCount or settings.topic_partitions
     if shards > settings.ingest_max_shards:
         raise StreamError("LimitExceededException", f"ShardCount over {settings.ingest_max_shards}")
-    if len(registry.created) >= settings.ingest_max_streams:
+    made = registry.created.keys() - raw_topics(settings.topic_prefix)  # declared: not counted
+    if len(made) >= settings.ingest_max_streams:
         raise StreamError(
             "LimitExceededException",
-            f"{len(registry.created)} streams exist, the limit (PINPIPE_INGEST_MAX_STREAMS)",
+            f"{len(made)} streams exist, the limit (PINPIPE_INGEST_MAX_STREAMS)",
         )
     try:
         await gateway.create_topic(name, shards)
