@@ -289,6 +289,12 @@ class Stack:
             for program in group:
                 for label, url in program.urls:
                     say(f"  {label:<20} {url}")
+        ingest = IngestSettings()
+        if not (ingest.api_keys() or ingest.admin_api_keys()):
+            say(
+                f"\n  the ingest API is open: no API keys, and it listens on {ingest.ingest_host} "
+                "only\n  (keys: PINPIPE_INGEST_API_KEYS, PINPIPE_INGEST_ADMIN_API_KEYS)"
+            )
 
     # -- status -----------------------------------------------------------------------------
     def status(self) -> dict[str, Any] | None:

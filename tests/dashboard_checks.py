@@ -48,23 +48,24 @@ def shows_data(title: str, expr: str, result: list[dict[str, Any]]) -> bool:
     return any(math.isfinite(v) and v > 0 for _, v in samples)
 
 
-def provoke_twice(api: str, prefix: str, prometheus: str) -> None:
+def provoke_twice(api: str, prefix: str, prometheus: str, api_key: str = "") -> None:
     """A record the cleaner sends to the DLQ (no index) and a request the API refuses (422),
     twice: a counter that appears at 1 and stays there has a rate of 0, so the second round
-    follows a scrape that holds each counter at 1."""
+    follows a scrape that holds each counter at 1. ``api_key``: a producer's x-api-key."""
+    headers = {**JSON_V2, "x-api-key": api_key} if api_key else JSON_V2
 
     def provoke() -> None:
         accepted = httpx.post(
             f"{api}/topics/{prefix}.pin",
             json={"records": [{"value": {"title": "a pin with no index"}}]},
-            headers=JSON_V2,
+            headers=headers,
             timeout=10,
         )
         assert accepted.status_code == 200, accepted.text
         refused = httpx.post(
             f"{api}/topics/{prefix}.pin",
             content=b'{"records": "not a list"}',
-            headers=JSON_V2,
+            headers=headers,
             timeout=10,
         )
         assert refused.status_code == 422, refused.text

@@ -8,6 +8,7 @@ on the tests: ``cluster.sh up`` is quick on a running cluster; ``make cluster-do
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import json
 import os
@@ -57,6 +58,13 @@ class Kube:
 
     def ns(self, *args: str, **kwargs: Any) -> str:
         return self.run("-n", NAMESPACE, *args, **kwargs)
+
+    def ingest_key(self, key: str = "api-keys") -> str:
+        """A key of the ingest API from the Secret the overlay generated (pinpipe-ingest-<hash>):
+        ``api-keys`` (the first producer's key) or ``admin-api-keys``."""
+        secrets = self.json("-n", NAMESPACE, "get", "secrets")["items"]
+        (secret,) = [s for s in secrets if s["metadata"]["name"].startswith("pinpipe-ingest-")]
+        return base64.b64decode(secret["data"][key]).decode().split(",")[0].strip()
 
     @contextlib.contextmanager
     def port_forward(self, target: str, port: int) -> Iterator[str]:

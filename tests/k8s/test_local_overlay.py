@@ -134,7 +134,13 @@ def test_dev_and_prod_pass_the_api_servers_dry_run(deployed: Kube, overlay: str)
 
 
 def test_the_emulator_posts_through_the_ingest_service_on_both_routes(deployed: Kube) -> None:
+    """The emulator posts with its key from the generated Secret; in the cluster the API
+    requires keys (the base fails closed), so a post without one is refused."""
     with deployed.port_forward("svc/ingest-api", 8000) as ingest:
+        keyless = httpx.post(
+            f"{ingest}/topics/pinterest.pin", json={"records": []}, headers=JSON_V2, timeout=30
+        )
+        assert keyless.status_code == 403, keyless.text
 
         def both_routes() -> bool:
             lines = httpx.get(f"{ingest}/metrics", timeout=10).text.splitlines()
@@ -249,7 +255,7 @@ def test_prometheus_scrapes_every_pod_and_every_panel_has_data(deployed: Kube) -
             interval=3,
             what="Prometheus to scrape every pinpipe pod",
         )
-        provoke_twice(ingest, "pinterest", prometheus)
+        provoke_twice(ingest, "pinterest", prometheus, api_key=deployed.ingest_key())
         wait_for_every_panel(prometheus, panel_queries(), timeout=240)
 
 
@@ -261,6 +267,7 @@ def _post(kube: Kube, acknowledged: list[tuple[str, int, int]], batches: int) ->
     (through a new port-forward each time: the pod behind the last one may be gone); note
     (topic, partition, offset) of each record acknowledged."""
     topic = "pinterest.pin"
+    headers = {**JSON_V2, "x-api-key": kube.ingest_key()}
     for _ in range(batches):
         base = len(acknowledged)
         records = [{"value": {"index": 900_000 + base + i, "category": "k8s"}} for i in range(20)]
@@ -271,7 +278,7 @@ def _post(kube: Kube, acknowledged: list[tuple[str, int, int]], batches: int) ->
                     response = httpx.post(
                         f"{ingest}/topics/{topic}",
                         json={"records": records},
-                        headers=JSON_V2,
+                        headers=headers,
                         timeout=30,
                     )
             except (httpx.HTTPError, PortForwardFailed):

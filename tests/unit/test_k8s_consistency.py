@@ -22,6 +22,7 @@ import typer
 import typer.core
 import typer.main
 import yaml
+from pydantic import ValidationError
 
 from batch.config import BatchSettings
 from cli.main import app as cli_app
@@ -373,6 +374,36 @@ def test_the_emulator_posts_to_the_ingest_api(monkeypatch: pytest.MonkeyPatch) -
 
 
 # ---- security ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", OVERLAYS)
+def test_ingest_api_keys_are_required_and_roles_distinct(
+    name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The base fails closed: the ingest API requires producers' keys from the Secret
+    pinpipe-ingest (no Secret, no pod; no keys, no start). The dev and local overlays generate
+    it, with an admin key other than the producers' and the emulator's key among the producers'."""
+    docs = overlay(name)
+    (container,) = named(docs, "Deployment", "ingest-api")["spec"]["template"]["spec"]["containers"]
+    refs = {
+        var["name"]: var["valueFrom"]["secretKeyRef"]
+        for var in container["env"]
+        if "secretKeyRef" in var.get("valueFrom", {})
+    }
+    assert re.fullmatch(r"pinpipe-ingest(-[a-z0-9]{10})?", refs["PINPIPE_INGEST_API_KEYS"]["name"])
+    assert not refs["PINPIPE_INGEST_API_KEYS"].get("optional")
+    settings = load_settings(describe(docs, container), monkeypatch)
+    assert isinstance(settings, IngestSettings)
+    assert settings.ingest_require_api_keys
+    with pytest.raises(ValidationError, match="PINPIPE_INGEST_API_KEYS is empty"):
+        IngestSettings.model_validate({**settings.model_dump(), "ingest_api_keys": ""})
+    if name == "prod":  # the Secret is the operator's
+        return
+    assert settings.api_keys() and settings.admin_api_keys()
+    (emulator,) = named(docs, "Deployment", "emulator")["spec"]["template"]["spec"]["containers"]
+    emulator_settings = load_settings(describe(docs, emulator), monkeypatch)
+    assert isinstance(emulator_settings, EmulatorSettings)
+    assert emulator_settings.emulator_api_key.get_secret_value() in settings.api_keys()
 
 
 @pytest.mark.parametrize("name", OVERLAYS)
