@@ -20,9 +20,10 @@ STREAM_REGISTRY_TOPIC = "pinpipe.streams"  # the ingest API's stream creation ti
 # The largest record value pinpipe writes to Kafka. The broker's default message.max.bytes is
 # 1 MiB + 12 for a whole batch: a value of this size leaves room for the batch and record
 # headers and a 256-byte key. The ingest API refuses larger values up front, the cleaner sends
-# a larger clean record to the DLQ, and producers' max_request_size is this plus headroom.
+# a larger clean record to the DLQ. Producers' max_request_size is the broker's limit: a
+# record pinpipe accepts always fits, and a batch never exceeds what the broker takes.
 MAX_RECORD_VALUE_BYTES = 1_000_000
-PRODUCER_MAX_REQUEST_BYTES = MAX_RECORD_VALUE_BYTES + 48 * 1024
+PRODUCER_MAX_REQUEST_BYTES = 1024 * 1024
 # A DLQ entry keeps at most this many bytes of the original (with its length and SHA-256),
 # so that an entry always fits in a record, however large the rejected record was.
 DLQ_MAX_ORIGINAL_BYTES = 64 * 1024

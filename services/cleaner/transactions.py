@@ -24,6 +24,7 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.structs import TopicPartition
 
 from shared.kafka_security import KafkaConnection
+from shared.topics import PRODUCER_MAX_REQUEST_BYTES
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -99,6 +100,7 @@ class PartitionProducers:
             acks="all",
             linger_ms=5,
             max_batch_size=512 * 1024,
+            max_request_size=PRODUCER_MAX_REQUEST_BYTES,  # a clean record or DLQ entry fits
             # A transaction begun just after the last commit can meet the broker still
             # writing that commit's markers; it answers NOT_ENOUGH_REPLICAS ("retry"): retry
             # soon rather than after the default 100 ms (aiokafka issue 1172).

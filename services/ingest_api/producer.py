@@ -18,6 +18,7 @@ from aiokafka.structs import RecordMetadata
 from services.ingest_api.config import IngestSettings
 from services.ingest_api.metrics import PRODUCE_SECONDS
 from shared.kafka_admin import raise_topic_errors
+from shared.topics import PRODUCER_MAX_REQUEST_BYTES
 
 log = logging.getLogger(__name__)
 
@@ -70,7 +71,7 @@ class KafkaGateway:
             linger_ms=self.settings.ingest_linger_ms,
             max_batch_size=256 * 1024,
             request_timeout_ms=self.settings.ingest_produce_timeout_ms,
-            max_request_size=2 * 1024 * 1024,
+            max_request_size=PRODUCER_MAX_REQUEST_BYTES,
         )
         admin = AIOKafkaAdminClient(**self.kafka.client_kwargs(), client_id="pinpipe-ingest-admin")
         try:

@@ -40,6 +40,8 @@ def ingest_factory(kafka_bootstrap: str, unique: str) -> Iterator[Callable[..., 
                 "topic_prefix": f"t{unique}",
                 "topic_partitions": 2,
                 "ingest_max_body_bytes": 64 * 1024,
+                # the stream registry is the broker's, shared by every test of the run
+                "ingest_max_streams": 10_000,
                 **overrides,
             }
         )
