@@ -83,6 +83,11 @@ def test_client_mistakes_get_a_4xx_in_the_apis_format_never_a_5xx(
             client.get("/streams/%2E"),
             client.post("/streams/pinpipe_dlq", json={}),  # folds onto pinpipe.dlq
         ]
+        dotted = client.post(f"/streams/fold.{server.prefix}", json={"ShardCount": 1})
+        assert dotted.status_code == 200, dotted.text
+        # Kafka refuses a name that equals an existing one once '.' and '_' are the same
+        refused.append(client.post(f"/streams/fold_{server.prefix}", json={"ShardCount": 1}))
+        client.delete(f"/streams/fold.{server.prefix}")
         unrouted = [client.get("/nowhere"), client.delete(f"/topics/{server.prefix}.pin")]
     for response in refused:
         assert response.status_code == 400, (response.request.url, response.text)
