@@ -1,7 +1,7 @@
 """A schema-driven fuzz of the aggregator's public HTTP API (schemathesis, against the OpenAPI
 document it serves at /openapi.json) on a real aggregator over a real broker holding posts:
 no request, valid or not, gets a 5xx, and every response matches what the document says.
-``PINPIPE_FUZZ_EXAMPLES`` cases in all (default 1,000), split over the operations, half of
+``PINPIPE_AGGREGATOR_FUZZ_CASES`` cases in all (default 1,000), split over the operations, half of
 each operation's cases valid by the document and half not."""
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ __all__ = ["aggregators"]  # the fixture, shared with test_aggregator.py
 def test_no_server_errors_and_responses_match_the_openapi(
     own_broker: KafkaServer, tmp_path: Path, aggregators: list[ServiceProcess]
 ) -> None:
-    total = int(os.environ.get("PINPIPE_FUZZ_EXAMPLES", "1000"))
+    total = int(os.environ.get("PINPIPE_AGGREGATOR_FUZZ_CASES", "1000"))
     aggregator = Aggregator(own_broker, tmp_path, "a").start()
     aggregators.append(aggregator)
     stream = posts_stream(seed=12, share=0.1)

@@ -1,6 +1,6 @@
 """A schema-driven fuzz of the ingest API's OpenAPI (schemathesis) against the real broker, with
 API keys off and on: no request, however odd, gets a 5xx, and every response matches what the
-OpenAPI says. ``PINPIPE_FUZZ_EXAMPLES`` sets the examples per operation (default 150); the
+OpenAPI says. ``PINPIPE_INGEST_FUZZ_EXAMPLES`` sets the examples per operation (default 150); the
 cases run are counted, so a schema that stops producing them fails the test."""
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from tests.http_server import UvicornThread
 from tests.servers import free_port
 
 pytestmark = pytest.mark.integration
-EXAMPLES = int(os.environ.get("PINPIPE_FUZZ_EXAMPLES", "150"))
+EXAMPLES = int(os.environ.get("PINPIPE_INGEST_FUZZ_EXAMPLES", "150"))
 PRODUCER_KEY, ADMIN_KEY = "fuzz-producer", "fuzz-admin"
 
 
