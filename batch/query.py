@@ -55,13 +55,6 @@ def materialise_working_set(con: duckdb.DuckDBPyConnection) -> None:
         con.execute(f"ALTER TABLE _working RENAME TO {name}")
 
 
-def run_question(
-    lake: Lake, name: str, semantics: Semantics = "default"
-) -> tuple[list[str], list[tuple[Any, ...]]]:
-    """Column names and rows of one question's answer."""
-    return run_questions(lake, [name], semantics)[name]
-
-
 def run_questions(
     lake: Lake, names: list[str], semantics: Semantics = "default"
 ) -> dict[str, tuple[list[str], list[tuple[Any, ...]]]]:

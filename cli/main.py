@@ -1,4 +1,6 @@
-"""``pinpipe``: one subcommand per service, plus ``query``, ``up``, ``status`` and ``down``.
+"""``pinpipe``: one subcommand per service (``ingest-api``, ``cleaner``, ``sink``,
+``aggregator``, ``emulator run``), the offline tools (``clean``, ``query``, ``backfill``,
+``lake import``, ``emulator seed-db|stats``) and the local stack (``up``, ``status``, ``down``).
 
 Service modules are imported inside each command so that ``pinpipe --help`` stays fast and a
 command only loads what it runs.
@@ -26,7 +28,8 @@ app.add_typer(lake_app, name="lake")
 
 @app.command("ingest-api")
 def ingest_api() -> None:
-    """Run the ingest REST API (Kafka REST Proxy v2 topics API). Port: PINPIPE_INGEST_PORT."""
+    """Run the ingest REST API: the Kafka REST Proxy v2 topics API and the Kinesis-style
+    streams API. Port: PINPIPE_INGEST_PORT."""
     from services.ingest_api.main import run
 
     run()

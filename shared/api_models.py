@@ -1,6 +1,6 @@
 """Request and response bodies of the ingest API (REST Proxy v2 topics API and Kinesis-style
-streams API): validation on the server, the OpenAPI docs, and what clients such as the emulator
-send."""
+streams API): validation on the server and the OpenAPI docs. The emulator builds its bodies as
+plain JSON of the same shape."""
 
 from __future__ import annotations
 

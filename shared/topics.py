@@ -34,7 +34,6 @@ RAW_TOPIC_PATTERN = (
     r"^(?!pinpipe\.clean\.)[A-Za-z0-9._-]+\.(pin|geo|user)$"
     r"|^streaming-[A-Za-z0-9._-]+-(pin|geo|user)$"
 )
-_RAW_RE = re.compile(RAW_TOPIC_PATTERN)
 
 
 def _folded(name: str) -> str:
@@ -90,10 +89,6 @@ def raw_topics(prefix: str) -> list[str]:
     return [raw_batch_topic(prefix, t) for t in RECORD_TYPES] + [
         raw_stream_topic(prefix, t) for t in RECORD_TYPES
     ]
-
-
-def is_raw_topic(topic: str) -> bool:
-    return _RAW_RE.match(topic) is not None
 
 
 def record_type_of(topic: str) -> RecordType | None:

@@ -66,12 +66,5 @@ def sequence_number(partition: int, offset: int) -> str:
     return f"49{partition:06d}{offset:048d}"
 
 
-def parse_sequence_number(value: str) -> tuple[int, int]:
-    """(partition, offset) of a sequence number made by :func:`sequence_number`."""
-    if len(value) != 56 or not value.isdigit() or not value.startswith("49"):
-        raise ValueError(f"not a pinpipe sequence number: {value!r}")
-    return int(value[2:8]), int(value[8:])
-
-
 def stream_arn(name: str, region: str = "us-east-1", account: str = "000000000000") -> str:
     return f"arn:aws:kinesis:{region}:{account}:stream/{name}"

@@ -22,7 +22,7 @@ import pytest
 from pydantic import SecretStr
 
 from batch.config import BatchSettings
-from batch.query import run_question, run_questions
+from batch.query import run_questions
 from batch.questions import QUESTIONS
 from tests.conftest import wait_until
 from tests.servers import REPO_ROOT
@@ -91,7 +91,9 @@ def test_counts_live_and_in_the_lake_equal_what_the_emulator_sent(
             s3_access_key_id=SecretStr(pipeline["PINPIPE_S3_ACCESS_KEY_ID"]),
             s3_secret_access_key=SecretStr(pipeline["PINPIPE_S3_SECRET_ACCESS_KEY"]),
         )
-        columns, rows = run_question(settings.open_lake(), "posts-per-country")
+        (columns, rows) = run_questions(settings.open_lake(), ["posts-per-country"])[
+            "posts-per-country"
+        ]
         assert columns == ["country", "post_count"]
         counts = {country: count for country, count in rows}
         return counts if counts == expected else None

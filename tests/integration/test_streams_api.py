@@ -11,11 +11,11 @@ import pytest
 from services.ingest_api.kinesis import (
     hash_key,
     hash_key_ranges,
-    parse_sequence_number,
     shard_for_hash_key,
     shard_id,
 )
 from tests.integration.conftest import IngestServer, consume_all
+from tests.sequence_numbers import parse_sequence_number
 
 pytestmark = pytest.mark.integration
 

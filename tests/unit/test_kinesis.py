@@ -13,11 +13,11 @@ from services.ingest_api.kinesis import (
     MAX_HASH_KEY,
     hash_key,
     hash_key_ranges,
-    parse_sequence_number,
     sequence_number,
     shard_for_hash_key,
     shard_id,
 )
+from tests.sequence_numbers import parse_sequence_number
 
 
 def test_ranges_as_kinesis_reports_them() -> None:
