@@ -7,7 +7,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from typing import Any
+from typing import Any, NamedTuple
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
@@ -24,6 +24,15 @@ log = logging.getLogger(__name__)
 
 BROKER_DOWN_ERRORS = (KafkaConnectionError, KafkaTimeoutError, asyncio.TimeoutError)
 ADMIN_TIMEOUT_SECONDS = 15.0
+
+
+class OutgoingRecord(NamedTuple):
+    """One record to produce: its value and key as bytes, and a partition or None (the
+    producer's partitioner picks one by key)."""
+
+    value: bytes | None
+    key: bytes | None
+    partition: int | None
 
 
 class BrokerUnavailable(Exception):
@@ -147,10 +156,10 @@ class KafkaGateway:
         self.unacknowledged_bytes -= size
 
     async def send_all(
-        self, topic: str, records: list[tuple[bytes | None, bytes | None, int | None]]
+        self, topic: str, records: list[OutgoingRecord]
     ) -> list[RecordMetadata | BaseException]:
-        """Produce ``(value, key, partition)`` records concurrently; one result per record, in
-        order: its metadata once Kafka acknowledged it, or why it was not.
+        """Produce records concurrently; one result per record, in order: its metadata once
+        Kafka acknowledged it, or why it was not.
 
         The whole request has one deadline (``PINPIPE_INGEST_PRODUCE_TIMEOUT_MS``): aiokafka
         retries an unreachable broker forever, so a record not acknowledged by then is reported
@@ -162,8 +171,8 @@ class KafkaGateway:
         results: list[asyncio.Future[RecordMetadata] | BaseException] = []
         try:
             async with asyncio.timeout(timeout):  # one deadline for queueing every record
-                for value, key, partition in records:
-                    results.append(await self.send(topic, value, key, partition))
+                for record in records:
+                    results.append(await self.send(topic, *record))
         except (BrokerUnavailable, TimeoutError) as exc:
             failure = (
                 exc

@@ -28,7 +28,7 @@ from services.ingest_api.errors import (
 )
 from services.ingest_api.metrics import RECORDS
 from services.ingest_api.openapi import request_body, stream_errors
-from services.ingest_api.producer import BrokerUnavailable, KafkaGateway
+from services.ingest_api.producer import BrokerUnavailable, KafkaGateway, OutgoingRecord
 from services.ingest_api.routes.common import (
     TooDeep,
     gateway_of,
@@ -298,11 +298,9 @@ async def delete_stream(name: StreamName, request: Request) -> Response:
 
 
 async def _put(
-    gateway: KafkaGateway, name: str, entries: list[tuple[bytes, str, int]]
+    gateway: KafkaGateway, name: str, entries: list[OutgoingRecord]
 ) -> list[dict[str, str]]:
-    results = await gateway.send_all(
-        name, [(data, key.encode(), shard) for data, key, shard in entries]
-    )
+    results = await gateway.send_all(name, entries)
     out: list[dict[str, str]] = []
     for result in results:
         if isinstance(result, BaseException):
@@ -333,10 +331,10 @@ async def put_record(name: StreamName, request: Request) -> Response:
     gateway = gateway_of(request)
     body: PutRecordRequest = await _body(request, PutRecordRequest, kinesis.MAX_RECORD_BYTES * 2)
     shards = await _shards(gateway, _registry(request), name)
-    entry = (
-        _data_bytes(body.Data),
-        body.PartitionKey,
-        _target_shard(body.PartitionKey, body.ExplicitHashKey, len(shards)),
+    entry = OutgoingRecord(
+        value=_data_bytes(body.Data),
+        key=body.PartitionKey.encode(),
+        partition=_target_shard(body.PartitionKey, body.ExplicitHashKey, len(shards)),
     )
     result = (await _put(gateway, name, [entry]))[0]
     if "ErrorCode" in result:
@@ -369,16 +367,23 @@ async def put_records(name: StreamName, request: Request) -> Response:
             "ValidationException", f"Records has more than {kinesis.MAX_RECORDS_PER_PUT} records"
         )
     shards = await _shards(gateway, _registry(request), name)
-    entries: list[tuple[bytes, str, int]] = []
+    entries: list[OutgoingRecord] = []
     for item in items:
         try:
             record = PutRecordsEntry.model_validate(item)
         except ValidationError as exc:
             raise _validation(exc) from exc
-        data = _data_bytes(record.Data)
-        shard = _target_shard(record.PartitionKey, record.ExplicitHashKey, len(shards))
-        entries.append((data, record.PartitionKey or "", shard))
-    if sum(len(d) + len(k) for d, k, _ in entries) > kinesis.MAX_PUT_RECORDS_BYTES:
+        entries.append(
+            OutgoingRecord(
+                value=_data_bytes(record.Data),
+                key=(record.PartitionKey or "").encode(),
+                partition=_target_shard(record.PartitionKey, record.ExplicitHashKey, len(shards)),
+            )
+        )
+    if (
+        sum(len(e.value or b"") + len(e.key or b"") for e in entries)
+        > kinesis.MAX_PUT_RECORDS_BYTES
+    ):
         raise StreamError("ValidationException", "Records are over 5 MiB in all", 413)
     results = await _put(gateway, name, entries)
     failed = sum(1 for r in results if "ErrorCode" in r)

@@ -15,6 +15,7 @@ import re
 from typing import Any
 
 import orjson
+from aiokafka.structs import RecordMetadata
 from fastapi import APIRouter, Request, Response
 from pydantic import ValidationError
 
@@ -37,7 +38,7 @@ from services.ingest_api.errors import (
 )
 from services.ingest_api.metrics import RECORDS
 from services.ingest_api.openapi import proxy_errors, request_body
-from services.ingest_api.producer import BrokerUnavailable
+from services.ingest_api.producer import BrokerUnavailable, KafkaGateway, OutgoingRecord
 from services.ingest_api.routes.common import (
     TooDeep,
     gateway_of,
@@ -46,7 +47,7 @@ from services.ingest_api.routes.common import (
     read_json,
     topic_label,
 )
-from shared.api_models import ProduceRequest, ProduceResponse, TopicInfo
+from shared.api_models import ProduceOffset, ProduceRequest, ProduceResponse, TopicInfo
 from shared.topics import is_internal_topic, is_valid_topic_name
 
 JSON_TYPES = frozenset({"application/vnd.kafka.json.v2+json", "application/json"})
@@ -105,10 +106,6 @@ def _refuse_internal(topic: str) -> None:
         )
 
 
-def _media_type(request: Request) -> str:
-    return request.headers.get("content-type", "").split(";")[0].strip().lower()
-
-
 async def _parse(request: Request, media_type: str) -> ProduceRequest:
     settings = gateway_of(request).settings
     raw = await read_json(
@@ -164,20 +161,8 @@ async def produce(topic: str, request: Request) -> Response:
     ``error_code`` (50002, or 50003 when retrying may help). A record is reported written only
     after Kafka acknowledged it (acks=all)."""
     media_type = _media_type(request)
-    if (
-        media_type not in JSON_TYPES
-        and media_type != BINARY_TYPE
-        and media_type not in SCHEMA_TYPES
-    ):
-        raise ProxyError(
-            415, UNSUPPORTED_MEDIA_TYPE, f"Unsupported content type {media_type!r}", "media_type"
-        )
     gateway = gateway_of(request)
-    _refuse_internal(topic)
-    if not re.search(gateway.settings.ingest_topic_pattern, topic):
-        raise ProxyError(
-            403, TOPIC_NOT_ALLOWED, f"Topic {topic!r} is not open to producers", "topic_not_allowed"
-        )
+    _check_topic(gateway, topic)
     body = await _parse(request, media_type)
     try:
         partitions = await gateway.partitions(topic)
@@ -185,51 +170,70 @@ async def produce(topic: str, request: Request) -> Response:
         raise broker_unavailable(str(exc)) from exc
     if partitions is None:
         raise ProxyError(404, TOPIC_NOT_FOUND, "Topic not found.", "unknown_topic")
-    binary = media_type == BINARY_TYPE
+    records = _outgoing(body, media_type == BINARY_TYPE, partitions)
+    offsets = [_offset(result) for result in await gateway.send_all(topic, records)]
+    failed = sum(1 for o in offsets if o.error_code)
+    label = topic_label(gateway, topic)
+    RECORDS.labels(topic=label, status="ok").inc(len(offsets) - failed)
+    if failed:
+        RECORDS.labels(topic=label, status="error").inc(failed)
+    if offsets and all(o.error_code == RECORD_RETRIABLE_ERROR for o in offsets):
+        raise broker_unavailable("no record could be written")
+    response = ProduceResponse(offsets=offsets)
+    return Response(response.model_dump_json(), media_type=PROXY_MEDIA_TYPE)
+
+
+def _media_type(request: Request) -> str:
+    """The request's content type, one the topics API takes (else 415)."""
+    media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if media_type in JSON_TYPES or media_type == BINARY_TYPE or media_type in SCHEMA_TYPES:
+        return media_type
+    raise ProxyError(
+        415, UNSUPPORTED_MEDIA_TYPE, f"Unsupported content type {media_type!r}", "media_type"
+    )
+
+
+def _check_topic(gateway: KafkaGateway, topic: str) -> None:
+    """403 unless producers may write to ``topic``: not internal, and matching
+    PINPIPE_INGEST_TOPIC_PATTERN."""
+    _refuse_internal(topic)
+    if not re.search(gateway.settings.ingest_topic_pattern, topic):
+        raise ProxyError(
+            403, TOPIC_NOT_ALLOWED, f"Topic {topic!r} is not open to producers", "topic_not_allowed"
+        )
+
+
+def _outgoing(body: ProduceRequest, binary: bool, partitions: list[int]) -> list[OutgoingRecord]:
+    """The body's records as bytes to produce; 404 for a partition the topic has not."""
     records = []
     for index, record in enumerate(body.records):
         if record.partition is not None and record.partition not in partitions:
             raise ProxyError(404, PARTITION_NOT_FOUND, "Partition not found.", "unknown_partition")
         records.append(
-            (
-                _encode(record.value, binary, "value", index),
-                _encode(record.key, binary, "key", index),
-                record.partition,
+            OutgoingRecord(
+                value=_encode(record.value, binary, "value", index),
+                key=_encode(record.key, binary, "key", index),
+                partition=record.partition,
             )
         )
-    results = await gateway.send_all(topic, records)
-    offsets: list[dict[str, Any]] = []
-    for result in results:
-        if isinstance(result, BaseException):
-            retriable = isinstance(result, BrokerUnavailable) or bool(
-                getattr(result, "retriable", False)
-            )
-            code = RECORD_RETRIABLE_ERROR if retriable else RECORD_ERROR
-            offsets.append(
-                {"partition": None, "offset": None, "error_code": code, "error": repr(result)}
-            )
-        else:
-            offsets.append(
-                {
-                    "partition": result.partition,
-                    "offset": result.offset,
-                    "error_code": None,
-                    "error": None,
-                }
-            )
-    failed = sum(1 for o in offsets if o["error_code"])
-    label = topic_label(gateway, topic)
-    RECORDS.labels(topic=label, status="ok").inc(len(offsets) - failed)
-    if failed:
-        RECORDS.labels(topic=label, status="error").inc(failed)
-    if (
-        failed == len(offsets)
-        and offsets
-        and all(o["error_code"] == RECORD_RETRIABLE_ERROR for o in offsets)
-    ):
-        raise broker_unavailable("no record could be written")
-    payload = {"offsets": offsets, "key_schema_id": None, "value_schema_id": None}
-    return Response(orjson.dumps(payload), media_type=PROXY_MEDIA_TYPE)
+    return records
+
+
+def _offset(result: RecordMetadata | BaseException) -> ProduceOffset:
+    """One record's outcome as the proxy reports it."""
+    if isinstance(result, BaseException):
+        retriable = isinstance(result, BrokerUnavailable) or bool(
+            getattr(result, "retriable", False)
+        )
+        return ProduceOffset(
+            partition=None,
+            offset=None,
+            error_code=RECORD_RETRIABLE_ERROR if retriable else RECORD_ERROR,
+            error=repr(result),
+        )
+    return ProduceOffset(
+        partition=result.partition, offset=result.offset, error_code=None, error=None
+    )
 
 
 @router.get("/topics", response_model=list[str], responses=proxy_errors(503))
