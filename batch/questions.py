@@ -1,6 +1,6 @@
-"""The analysis questions: name → SQL file and description, in the order of the original
-project (q1 … q9), then posts per country, and per country or age group and category (which
-the aggregator also answers over rolling windows). The aggregator serves the same names."""
+"""The analysis questions as the batch answers them: the catalogue of ``shared/questions.py``
+(names, descriptions, columns), each with its SQL file in ``batch/sql/`` and the reference
+project's output where it has one; and the staging SQL the questions read."""
 
 from __future__ import annotations
 
@@ -8,15 +8,27 @@ from dataclasses import dataclass
 from importlib import resources
 from typing import Literal
 
+from shared import questions as catalogue
+
 Semantics = Literal["default", "legacy"]
 SEMANTICS: tuple[Semantics, ...] = ("default", "legacy")
 
 
 @dataclass(frozen=True)
 class Question:
-    name: str
-    description: str
+    """A question of the catalogue (``shared/questions.py``) as the batch answers it: one SQL
+    file of ``batch/sql/`` named for it."""
+
+    question: catalogue.Question
     reference: str | None = None  # the reference project's output, when it has one
+
+    @property
+    def name(self) -> str:
+        return self.question.name
+
+    @property
+    def description(self) -> str:
+        return self.question.description
 
     @property
     def sql_file(self) -> str:
@@ -26,58 +38,22 @@ class Question:
         return read_sql(self.sql_file)
 
 
+# The reference project's published output of each of the nine (its CSV file name).
+REFERENCES: dict[str, str] = {
+    "most-popular-category-per-country": "q1_most_popular_category_per_country.csv",
+    "posts-per-category-2018-2022": "q2_posts_per_category_2018_2022.csv",
+    "most-followed-user-per-country": "q3_most_followed_user_per_country.csv",
+    "country-with-most-followed-user": "q4_country_with_most_followed_user.csv",
+    "most-popular-category-per-age-group": "q5_most_popular_category_per_age_group.csv",
+    "median-follower-count-per-age-group": "q6_median_follower_count_per_age_group.csv",
+    "users-joined-per-year-2015-2020": "q7_users_joined_per_year_2015_2020.csv",
+    "median-follower-count-by-join-year": "q8_median_follower_count_by_join_year.csv",
+    "median-follower-count-by-age-group-and-join-year": (
+        "q9_median_follower_count_by_age_group_and_join_year.csv"
+    ),
+}
 QUESTIONS: dict[str, Question] = {
-    q.name: q
-    for q in (
-        Question(
-            "most-popular-category-per-country",
-            "Q1: the most popular category in each country (ties kept)",
-            "q1_most_popular_category_per_country.csv",
-        ),
-        Question(
-            "posts-per-category-2018-2022",
-            "Q2: posts per category and year, 2018-2022",
-            "q2_posts_per_category_2018_2022.csv",
-        ),
-        Question(
-            "most-followed-user-per-country",
-            "Q3: the most followed poster in each country",
-            "q3_most_followed_user_per_country.csv",
-        ),
-        Question(
-            "country-with-most-followed-user",
-            "Q4: the country with the most followed poster (ties kept)",
-            "q4_country_with_most_followed_user.csv",
-        ),
-        Question(
-            "most-popular-category-per-age-group",
-            "Q5: the most popular category in each age group (ties kept)",
-            "q5_most_popular_category_per_age_group.csv",
-        ),
-        Question(
-            "median-follower-count-per-age-group",
-            "Q6: the lower median follower count of each age group",
-            "q6_median_follower_count_per_age_group.csv",
-        ),
-        Question(
-            "users-joined-per-year-2015-2020",
-            "Q7: users joined per year, 2015-2020",
-            "q7_users_joined_per_year_2015_2020.csv",
-        ),
-        Question(
-            "median-follower-count-by-join-year",
-            "Q8: the lower median follower count by joining year, 2015-2020",
-            "q8_median_follower_count_by_join_year.csv",
-        ),
-        Question(
-            "median-follower-count-by-age-group-and-join-year",
-            "Q9: the lower median follower count by age group and joining year, 2015-2020",
-            "q9_median_follower_count_by_age_group_and_join_year.csv",
-        ),
-        Question("posts-per-country", "Posts per country, all time"),
-        Question("posts-per-country-and-category", "Posts per country and category"),
-        Question("posts-per-age-group-and-category", "Posts per age group and category"),
-    )
+    q.name: Question(q, REFERENCES.get(q.name)) for q in catalogue.CATALOGUE
 }
 
 

@@ -1,6 +1,8 @@
 """The answers to the questions from the aggregates: pure functions over the merged counts
 (:mod:`services.aggregator.state`), with the columns, filters and row order of the batch SQL of
 the same name (``batch/sql/``), so that a drained stream answers exactly as ``pinpipe query``.
+The questions, their columns and which take a window are the catalogue's
+(``shared/questions.py``).
 NULL groups sort last, as in DuckDB.
 """
 
@@ -11,6 +13,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from services.aggregator.posts import Key
+from shared.questions import QUESTIONS
 
 Rows = list[tuple[Any, ...]]
 Answer = tuple[list[str], Rows]
@@ -99,83 +102,83 @@ def _top_followers(counts: Counter[Key]) -> dict[Any, tuple[int, Any]]:
 
 
 def answer(name: str, counts: Counter[Key], buckets: Buckets = None) -> Answer:
-    """The answer to question ``name`` (KeyError if unknown)."""
-    return ANSWERS[name](counts, buckets)
+    """The answer to question ``name`` (KeyError if unknown): the catalogue's columns
+    (``shared/questions.py``) and the rows."""
+    rows = ANSWERS[name](counts, buckets)
+    return list(QUESTIONS[name].columns), rows
 
 
-def _q1(counts: Counter[Key], buckets: Buckets) -> Answer:
+def _q1(counts: Counter[Key], buckets: Buckets) -> Rows:
     pairs = _pairs(counts, "country_category", buckets)
-    return ["country", "category", "category_count"], _most_popular(pairs)
+    return _most_popular(pairs)
 
 
-def _q2(counts: Counter[Key], buckets: Buckets) -> Answer:
+def _q2(counts: Counter[Key], buckets: Buckets) -> Rows:
     rows = [
         (year, category, n)
         for (year, category), n in _of(counts, "year_category")
         if n and year in POST_YEARS
     ]
     rows.sort(key=lambda r: (r[0], _order(r[1])))
-    return ["post_year", "category", "category_count"], rows
+    return rows
 
 
-def _q3(counts: Counter[Key], buckets: Buckets) -> Answer:
+def _q3(counts: Counter[Key], buckets: Buckets) -> Rows:
     top = _top_followers(counts)
     rows = [(country, poster, followers) for country, (followers, poster) in top.items()]
     rows.sort(key=lambda r: _order(r[0]))
-    return ["country", "poster_name", "follower_count"], rows
+    return rows
 
 
-def _q4(counts: Counter[Key], buckets: Buckets) -> Answer:
+def _q4(counts: Counter[Key], buckets: Buckets) -> Rows:
     top = _top_followers(counts)
     most = max((followers for followers, _ in top.values()), default=None)
     rows = [(country, most) for country, (followers, _) in top.items() if followers == most]
     rows.sort(key=lambda r: _order(r[0]))
-    return ["country", "follower_count"], rows
+    return rows
 
 
-def _q5(counts: Counter[Key], buckets: Buckets) -> Answer:
+def _q5(counts: Counter[Key], buckets: Buckets) -> Rows:
     pairs = _pairs(counts, "age_group_category", buckets)
-    return ["age_group", "category", "category_count"], _most_popular(pairs)
+    return _most_popular(pairs)
 
 
-def _q6(counts: Counter[Key], buckets: Buckets) -> Answer:
-    rows = _medians(counts, "age_group_follower", lambda group: True)
-    return ["age_group", "median_follower_count"], rows
+def _q6(counts: Counter[Key], buckets: Buckets) -> Rows:
+    return _medians(counts, "age_group_follower", lambda group: True)
 
 
-def _q7(counts: Counter[Key], buckets: Buckets) -> Answer:
+def _q7(counts: Counter[Key], buckets: Buckets) -> Rows:
     rows = [(year, n) for (year,), n in _of(counts, "users_joined") if n and year in JOIN_YEARS]
     rows.sort()
-    return ["post_year", "number_users_joined"], rows
+    return rows
 
 
-def _q8(counts: Counter[Key], buckets: Buckets) -> Answer:
-    rows = _medians(counts, "join_year_follower", lambda group: group[0] in JOIN_YEARS)
-    return ["post_year", "median_follower_count"], rows
+def _q8(counts: Counter[Key], buckets: Buckets) -> Rows:
+    return _medians(counts, "join_year_follower", lambda group: group[0] in JOIN_YEARS)
 
 
-def _q9(counts: Counter[Key], buckets: Buckets) -> Answer:
-    rows = _medians(counts, "age_group_join_year_follower", lambda group: group[1] in JOIN_YEARS)
-    return ["age_group", "post_year", "median_follower_count"], rows
+def _q9(counts: Counter[Key], buckets: Buckets) -> Rows:
+    return _medians(counts, "age_group_join_year_follower", lambda group: group[1] in JOIN_YEARS)
 
 
-def _posts_per_country(counts: Counter[Key], buckets: Buckets) -> Answer:
+def _posts_per_country(counts: Counter[Key], buckets: Buckets) -> Rows:
     rows = [(country, n) for (country,), n in _of(counts, "country_posts") if n]
     rows.sort(key=lambda r: (-r[1], _order(r[0])))
-    return ["country", "post_count"], rows
+    return rows
 
 
-def _posts_per_country_and_category(counts: Counter[Key], buckets: Buckets) -> Answer:
+def _posts_per_country_and_category(counts: Counter[Key], buckets: Buckets) -> Rows:
     pairs = _pairs(counts, "country_category", buckets)
-    return ["country", "category", "category_count"], _all_pairs(pairs)
+    return _all_pairs(pairs)
 
 
-def _posts_per_age_group_and_category(counts: Counter[Key], buckets: Buckets) -> Answer:
+def _posts_per_age_group_and_category(counts: Counter[Key], buckets: Buckets) -> Rows:
     pairs = _pairs(counts, "age_group_category", buckets)
-    return ["age_group", "category", "category_count"], _all_pairs(pairs)
+    return _all_pairs(pairs)
 
 
-ANSWERS: dict[str, Callable[[Counter[Key], Buckets], Answer]] = {
+# The rows of each question of the catalogue.
+ANSWERS: dict[str, Callable[[Counter[Key], Buckets], Rows]] = {
     "most-popular-category-per-country": _q1,
     "posts-per-category-2018-2022": _q2,
     "most-followed-user-per-country": _q3,
@@ -188,11 +191,4 @@ ANSWERS: dict[str, Callable[[Counter[Key], Buckets], Answer]] = {
     "posts-per-country": _posts_per_country,
     "posts-per-country-and-category": _posts_per_country_and_category,
     "posts-per-age-group-and-category": _posts_per_age_group_and_category,
-}
-# The questions ?window=<N>m applies to: posts counted by when they last changed.
-WINDOWED = {
-    "most-popular-category-per-country",
-    "most-popular-category-per-age-group",
-    "posts-per-country-and-category",
-    "posts-per-age-group-and-category",
 }

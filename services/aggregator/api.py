@@ -39,13 +39,13 @@ import httpx
 from aiohttp import web as aioweb
 from yarl import URL
 
-from batch.questions import QUESTIONS
 from services.aggregator import metrics as m
-from services.aggregator.answers import ANSWERS, WINDOWED, Buckets, answer
+from services.aggregator.answers import ANSWERS, Buckets, answer
 from services.aggregator.openapi import MAX_NAME_CHARS, MAX_QUERY_CHARS, MAX_WINDOW_CHARS, openapi
 from services.aggregator.posts import Key
 from services.aggregator.state import from_json, merge, to_json
 from services.aggregator.tables import POSTS_TABLE, Aggregator
+from shared.questions import QUESTIONS, WINDOWED
 
 log = logging.getLogger("pinpipe.aggregator")
 WINDOW = re.compile(r"^(\d+)([ms])$")
@@ -347,7 +347,7 @@ def register_pages(app: faust.App, api: AggregatesApi) -> None:
         return web.json(
             {
                 "questions": [
-                    {"name": q.name, "description": q.description, "windowed": q.name in WINDOWED}
+                    {"name": q.name, "description": q.description, "windowed": q.takes_window}
                     for q in QUESTIONS.values()
                 ]
             }

@@ -14,12 +14,12 @@ import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
-from batch.questions import QUESTIONS
-from services.aggregator.answers import ANSWERS, WINDOWED, answer, lower_median
+from services.aggregator.answers import ANSWERS, answer, lower_median
 from services.aggregator.business_metrics import NULL_LABEL, OTHER_LABEL, LabelLimits, LiveAnswers
 from services.aggregator.business_metrics import families as live_families
 from services.aggregator.posts import Post, apply, contributions, fields_of
 from services.aggregator.state import Aggregates, from_json, merge, to_json
+from shared.questions import QUESTIONS, WINDOWED
 from tests.posts_stream import Stream, batch_answers, posts_stream
 
 PARTITIONS = 3
