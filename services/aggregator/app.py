@@ -24,7 +24,6 @@ from services.aggregator.config import AggregatorSettings
 from services.aggregator.metrics import AGGREGATE_KEYS, LIVE_ANSWERS, METRICS, POSTS
 from services.aggregator.tables import Aggregator
 from shared.broker_watch import BrokerWatch
-from shared.logs import configure_logging
 from shared.metrics import CONTENT_TYPE
 
 log = logging.getLogger("pinpipe.aggregator")
@@ -162,19 +161,11 @@ def _add_service_pages(
         )
 
 
-class _Worker(faust.Worker):
-    """A Faust worker whose logs are pinpipe's JSON lines."""
-
-    service_log_level = "INFO"
-
-    def on_setup_root_logger(self, logger: logging.Logger, level: int) -> None:
-        configure_logging("aggregator", self.service_log_level)
-
-
 def run_worker(app: faust.App, log_level: str) -> int:
     """Run the worker in the foreground until SIGINT/SIGTERM; its exit code."""
-    worker_class = type("aggregator_worker", (_Worker,), {"service_log_level": log_level})
-    worker = worker_class(app, loglevel=log_level.lower(), redirect_stdouts=False, quiet=True)
+    worker = faust_patches.JsonLogsWorker(
+        app, log_level=log_level, redirect_stdouts=False, quiet=True
+    )
     try:
         worker.execute_from_commandline()
     except SystemExit as exit_:

@@ -19,15 +19,27 @@ changes under a patch.
    (``/router``, ``/table/…``, ``/graph``, statistics, ``/performance``): the settings in
    app.py turn each off, but with statistics off Faust serves a status page at ``/`` that no
    setting turns off. The aggregator's public port serves pinpipe's routes only.
+4. :func:`write_to_partition_of`: a table write goes to the store and changelog partition of
+   the stream's *current event* (``Table.partition_for_key`` reads ``current_event()``), which
+   Faust sets only for a stream that yields one event at a time. The agent reads batches
+   (``take_events``) and writes each changed post once per batch, so it names the event whose
+   partition a write belongs to through the stream's private ``_set_current_event``.
+5. :class:`JsonLogsWorker`: Faust's worker (mode's ``Worker._setup_logging``) installs its
+   own log handlers when it starts; its ``on_setup_root_logger`` hook, called right after,
+   replaces them with pinpipe's JSON lines at the worker's level.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 import faust
+from faust.types import EventT
 from faust.web.base import BlueprintManager
+
+from shared.logs import configure_logging
 
 
 def drain_changelog_before_commits(app: faust.App) -> None:
@@ -56,3 +68,20 @@ def gaps_without_the_next_record(app: faust.App) -> None:
 def no_builtin_pages(app: faust.App) -> None:
     """Apply none of Faust's blueprints when its web server starts (``Web.init_server``)."""
     app.web.blueprints = BlueprintManager()  # patch 3 of the module's docstring
+
+
+def write_to_partition_of(stream: faust.Stream[Any], event: EventT) -> None:
+    """Make ``event`` the stream's current event: the table writes that follow go to its
+    partition (of the store and the changelog)."""
+    stream._set_current_event(event)  # patch 4 of the module's docstring
+
+
+class JsonLogsWorker(faust.Worker):
+    """A Faust worker whose logs are pinpipe's JSON lines, at ``log_level``."""
+
+    def __init__(self, app: faust.App, *, log_level: str, **kwargs: Any) -> None:
+        self.json_log_level = log_level
+        super().__init__(app, loglevel=log_level.lower(), **kwargs)
+
+    def on_setup_root_logger(self, logger: logging.Logger, level: int) -> None:
+        configure_logging("aggregator", self.json_log_level)  # patch 5 of the module's docstring

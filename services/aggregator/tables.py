@@ -37,6 +37,7 @@ import faust
 import orjson
 from faust.types import EventT, StreamT
 
+from services.aggregator import faust_patches
 from services.aggregator import metrics as m
 from services.aggregator.posts import Post, apply, fields_of
 from services.aggregator.state import Aggregates
@@ -130,9 +131,9 @@ class Aggregator:
                 if post is not None:
                     changed.setdefault(message.partition, (event, {}))[1][post[0]] = post[1]
             for event, posts in changed.values():
-                # Faust writes a table key to the store and changelog partition of the current
-                # event: one of the batch's events of the same (co-partitioned) partition
-                stream._set_current_event(event)
+                # a table write goes to the partition of the current event: one of the batch's
+                # events of the same (co-partitioned) partition
+                faust_patches.write_to_partition_of(stream, event)
                 for key, new in posts.items():
                     self.posts[key] = orjson.dumps(new)
 

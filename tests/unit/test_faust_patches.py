@@ -4,12 +4,20 @@ renamed), so that the patch is looked at again."""
 
 from __future__ import annotations
 
+import inspect
+import logging
 import random
 from collections import defaultdict
-from typing import Any
+from collections.abc import Iterator
+from typing import Any, cast
 
 import faust
+import mode
+import pytest
+from faust.events import Event
+from faust.streams import current_event
 from faust.transport.consumer import Consumer
+from faust.types import Message
 from intervaltree import IntervalTree
 
 from services.aggregator import faust_patches
@@ -113,3 +121,48 @@ def test_no_builtin_pages() -> None:
     3 is for); patched, nothing of Faust's is served."""
     assert _web_routes(patched=False) == {"/"}
     assert _web_routes(patched=True) == set()
+
+
+def test_a_table_write_goes_to_the_partition_of_the_event_named() -> None:
+    """Patch 4: the stream's private setter still exists and the table still picks a write's
+    partition from the current event."""
+    assert list(inspect.signature(faust.Stream._set_current_event).parameters) == [
+        "self",
+        "event",
+    ]
+    app = faust.App("patch-check", broker="kafka://127.0.0.1:1", autodiscover=False)
+    table = app.Table("posts", default=None, partitions=4)
+    stream = cast(faust.Stream[Any], app.stream([]))  # app.stream builds a Stream
+    message = Message(TP, 2, 7, 0.0, 0, None, b"1", b"{}", None)
+    event = Event(app, b"1", b"{}", {}, message)
+    faust_patches.write_to_partition_of(stream, event)
+    assert current_event() is event
+    assert table.partition_for_key(b"1") == 2
+
+
+@pytest.fixture
+def root_handlers() -> Iterator[None]:
+    """The root logger's handlers and level, put back after the test."""
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    yield
+    root.handlers[:] = handlers
+    root.setLevel(level)
+
+
+def test_the_worker_logs_json_lines(root_handlers: None) -> None:
+    """Patch 5: mode's worker still calls its ``on_setup_root_logger`` hook when it sets up
+    logging, and the hook leaves pinpipe's JSON handler, at the worker's level."""
+    assert list(inspect.signature(mode.Worker.on_setup_root_logger).parameters) == [
+        "self",
+        "logger",
+        "level",
+    ]
+    app = faust.App("patch-check", broker="kafka://127.0.0.1:1", autodiscover=False)
+    worker = faust_patches.JsonLogsWorker(
+        app, log_level="WARNING", redirect_stdouts=False, quiet=True
+    )
+    worker._setup_logging()
+    (handler,) = logging.getLogger().handlers
+    assert type(handler.formatter).__name__ == "JsonFormatter"
+    assert logging.getLogger().level == logging.WARNING
