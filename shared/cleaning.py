@@ -1,9 +1,9 @@
 """The cleaning rules of DESIGN.md as pure functions, one per record type.
 
 ``clean(record_type, raw)`` takes a raw record (a dict as decoded from JSON) and returns the
-clean record as a dict in the fixed column order, or raises :class:`BadRecord` with a
-low-cardinality reason. It raises nothing else, whatever the input: the cleaner routes a
-``BadRecord`` to the DLQ.
+clean record as a dict in the fixed column order (:data:`shared.records.CLEAN_COLUMNS`), or
+raises :class:`BadRecord` with a low-cardinality reason. It raises nothing else, whatever the
+input: the cleaner routes a ``BadRecord`` to the DLQ.
 
 Profile ``standard`` (the default): ``12k`` → 12000, ``2M`` → 2000000, every placeholder nulled,
 whitespace trimmed.
@@ -23,7 +23,17 @@ from typing import Any, Literal
 
 from pydantic import ValidationError
 
-from shared.models import RAW_MODELS, RawGeo, RawPin, RawUser
+from shared.models import RAW_MODELS
+from shared.records import (
+    CLEAN_COLUMNS,
+    IMAGE_SRC_ERROR,
+    NO_DESCRIPTION,
+    NO_DESCRIPTION_STORY,
+    NO_TAGS,
+    NO_TITLE,
+    RAW_KEYS,
+    USER_INFO_ERROR,
+)
 from shared.topics import RECORD_TYPES, RecordType
 
 Profile = Literal["standard", "legacy"]
@@ -31,12 +41,12 @@ PROFILES: tuple[Profile, ...] = ("standard", "legacy")
 
 # Placeholder values the source uses for "no data", by column.
 PLACEHOLDERS: dict[str, frozenset[str]] = {
-    "title": frozenset({"No Title Data Available"}),
-    "description": frozenset({"No description available Story format", "No description available"}),
-    "poster_name": frozenset({"User Info Error"}),
-    "follower_count": frozenset({"User Info Error"}),
-    "tag_list": frozenset({"N,o, ,T,a,g,s, ,A,v,a,i,l,a,b,l,e"}),
-    "image_src": frozenset({"Image src error."}),
+    "title": frozenset({NO_TITLE}),
+    "description": frozenset({NO_DESCRIPTION_STORY, NO_DESCRIPTION}),
+    "poster_name": frozenset({USER_INFO_ERROR}),
+    "follower_count": frozenset({USER_INFO_ERROR}),
+    "tag_list": frozenset({NO_TAGS}),
+    "image_src": frozenset({IMAGE_SRC_ERROR}),
 }
 SAVE_LOCATION_PREFIX = "Local save in "
 # What str.strip() removes, spelled out so the Arrow version trims exactly the same.
@@ -46,6 +56,13 @@ FOLLOWERS_PATTERN = r"^([0-9]{1,12})(?:\.([0-9]{1,6}))?[ ]*([kKmM]?)$"
 _FOLLOWERS_RE = re.compile(FOLLOWERS_PATTERN)
 UNITS = {"": 1, "k": 1_000, "K": 1_000, "m": 1_000_000, "M": 1_000_000}
 LEGACY_MAX_DIGITS = 18
+# A model of shared.models.RAW_MODELS: derived from shared.records, so no static type.
+RawModel = Any
+# The clean record's keys, in order: each rule's values are put in this order.
+CLEAN_KEYS: dict[RecordType, tuple[str, ...]] = {
+    record_type: tuple(column.name for column in columns)
+    for record_type, columns in CLEAN_COLUMNS.items()
+}
 
 
 class BadRecord(Exception):
@@ -81,7 +98,7 @@ def parse_follower_count(value: str | None) -> int | None:
     return int(whole) * scale + int(fraction.ljust(6, "0")) * scale // 1_000_000
 
 
-def _clean_pin(raw: RawPin) -> dict[str, Any]:
+def _clean_pin(raw: RawModel) -> dict[str, Any]:
     save_location = _text("save_location", raw.save_location)
     if save_location is not None and save_location.startswith(SAVE_LOCATION_PREFIX):
         save_location = save_location[len(SAVE_LOCATION_PREFIX) :].strip(WHITESPACE) or None
@@ -109,7 +126,7 @@ def _iso(value: datetime | None) -> str | None:
     return value.isoformat()
 
 
-def _clean_geo(raw: RawGeo) -> dict[str, Any]:
+def _clean_geo(raw: RawModel) -> dict[str, Any]:
     return {
         "ind": raw.ind,
         "country": _text("country", raw.country),
@@ -118,7 +135,7 @@ def _clean_geo(raw: RawGeo) -> dict[str, Any]:
     }
 
 
-def _clean_user(raw: RawUser) -> dict[str, Any]:
+def _clean_user(raw: RawModel) -> dict[str, Any]:
     names = [
         n for n in (_text("first_name", raw.first_name), _text("last_name", raw.last_name)) if n
     ]
@@ -132,12 +149,12 @@ def _clean_user(raw: RawUser) -> dict[str, Any]:
 
 # The legacy profile's placeholders: the reference nulled these six, nothing else.
 LEGACY_PLACEHOLDERS: dict[str, str] = {
-    "title": "No Title Data Available",
-    "description": "No description available Story format",
-    "poster_name": "User Info Error",
-    "follower_count": "User Info Error",
-    "tag_list": "N,o, ,T,a,g,s, ,A,v,a,i,l,a,b,l,e",
-    "image_src": "Image src error.",
+    "title": NO_TITLE,
+    "description": NO_DESCRIPTION_STORY,
+    "poster_name": USER_INFO_ERROR,
+    "follower_count": USER_INFO_ERROR,
+    "tag_list": NO_TAGS,
+    "image_src": IMAGE_SRC_ERROR,
 }
 _NOT_DIGITS = re.compile(r"[^0-9]")
 
@@ -157,7 +174,7 @@ def _legacy_follower_count(value: str | None) -> int | None:
     return int(digits) if digits else None
 
 
-def _legacy_pin(raw: RawPin) -> dict[str, Any]:
+def _legacy_pin(raw: RawModel) -> dict[str, Any]:
     save_location = raw.save_location
     if save_location is not None:
         save_location = save_location.replace(SAVE_LOCATION_PREFIX, "", 1)
@@ -176,7 +193,7 @@ def _legacy_pin(raw: RawPin) -> dict[str, Any]:
     }
 
 
-def _legacy_geo(raw: RawGeo) -> dict[str, Any]:
+def _legacy_geo(raw: RawModel) -> dict[str, Any]:
     return {
         "ind": raw.ind,
         "country": raw.country,
@@ -185,7 +202,7 @@ def _legacy_geo(raw: RawGeo) -> dict[str, Any]:
     }
 
 
-def _legacy_user(raw: RawUser) -> dict[str, Any]:
+def _legacy_user(raw: RawModel) -> dict[str, Any]:
     user_name = None
     if raw.first_name is not None and raw.last_name is not None:
         user_name = f"{raw.first_name} {raw.last_name}"
@@ -211,7 +228,7 @@ def clean(record_type: RecordType, raw: object, profile: Profile = "standard") -
         raise ValueError(f"unknown cleaning profile {profile!r}: {', '.join(PROFILES)}")
     if not isinstance(raw, Mapping):
         raise BadRecord("not_an_object", f"a {record_type} record must be a JSON object")
-    key = "index" if record_type == "pin" else "ind"
+    key = RAW_KEYS[record_type]
     if raw.get(key) is None:
         raise BadRecord("missing_ind", f"a {record_type} record needs {key!r}")
     try:
@@ -219,8 +236,9 @@ def clean(record_type: RecordType, raw: object, profile: Profile = "standard") -
     except ValidationError as exc:
         raise BadRecord("wrong_type", exc.errors(include_url=False)[0]["msg"]) from exc
     try:
-        return _CLEANERS[profile][record_type](model)
+        values = _CLEANERS[profile][record_type](model)
     except BadRecord:
         raise
     except Exception as exc:  # a rule's own failure must not escape: DLQ it
         raise BadRecord("clean_error", repr(exc)) from exc
+    return {key: values[key] for key in CLEAN_KEYS[record_type]}

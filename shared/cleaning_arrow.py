@@ -32,62 +32,29 @@ from shared.cleaning import (
     Profile,
 )
 from shared.lake_schema import CLEAN_RECORD_SCHEMAS, parse_json_values
+from shared.records import CLEAN_COLUMNS, RAW_COLUMNS, RAW_KEYS, ColumnType
 from shared.topics import RecordType
 
-_UTC = pa.timestamp("us", tz="UTC")
-# The pin's text columns that pass through the text rule of each profile.
-PIN_TEXT_COLUMNS = (
-    "unique_id",
-    "title",
-    "description",
-    "poster_name",
-    "tag_list",
-    "is_image_or_video",
-    "image_src",
-    "category",
-)
 _TEXT = pa.string()
-RAW_ARROW_SCHEMAS: dict[RecordType, pa.Schema] = {
-    "pin": pa.schema(
-        [
-            ("index", pa.int64()),
-            *[
-                (name, _TEXT)
-                for name in (
-                    "unique_id",
-                    "title",
-                    "description",
-                    "poster_name",
-                    "follower_count",
-                    "tag_list",
-                    "is_image_or_video",
-                    "image_src",
-                )
-            ],
-            ("downloaded", pa.int64()),
-            ("save_location", _TEXT),
-            ("category", _TEXT),
-        ]
-    ),
-    "geo": pa.schema(
-        [
-            ("ind", pa.int64()),
-            ("timestamp", _UTC),
-            ("latitude", pa.float64()),
-            ("longitude", pa.float64()),
-            ("country", _TEXT),
-        ]
-    ),
-    "user": pa.schema(
-        [
-            ("ind", pa.int64()),
-            ("first_name", _TEXT),
-            ("last_name", _TEXT),
-            ("age", pa.int64()),
-            ("date_joined", _UTC),
-        ]
-    ),
+# The raw columns' Arrow type of each column type: timestamps are UTC instants. Every raw column,
+# the key too, is nullable: a record without its key is read, then rejected as ``missing_ind``.
+RAW_ARROW_TYPES: dict[ColumnType, pa.DataType] = {
+    "int": pa.int64(),
+    "text": _TEXT,
+    "float": pa.float64(),
+    "timestamp": pa.timestamp("us", tz="UTC"),
 }
+RAW_ARROW_SCHEMAS: dict[RecordType, pa.Schema] = {
+    record_type: pa.schema([(column.name, RAW_ARROW_TYPES[column.type]) for column in columns])
+    for record_type, columns in RAW_COLUMNS.items()
+}
+# The pin's text columns that pass through the text rule of each profile (``save_location``
+# has a rule of its own).
+PIN_TEXT_COLUMNS = tuple(
+    column.name
+    for column in CLEAN_COLUMNS["pin"]
+    if column.type == "text" and column.name != "save_location"
+)
 # FOLLOWERS_PATTERN with named groups, for RE2's extract_regex (same language otherwise).
 _FOLLOWERS_NAMED = (
     FOLLOWERS_PATTERN.replace("([0-9]{1,12})", "(?P<whole>[0-9]{1,12})", 1)
@@ -118,7 +85,7 @@ def clean_arrow(
         clean, bad_follower = _STANDARD[record_type](columns)
     else:
         clean, bad_follower = _LEGACY[record_type](columns)
-    ind = columns["index" if record_type == "pin" else "ind"]
+    ind = columns[RAW_KEYS[record_type]]
     missing_ind = pc.is_null(ind)
     reasons = pc.if_else(
         missing_ind,

@@ -1,9 +1,9 @@
 """Arrow schemas of the lake's zones (a contract of the sink, the batch queries and the
 backfill) and the conversion of Kafka records to Arrow tables.
 
-Clean zone: typed columns (timestamps as timestamps, ``coordinates`` as list<double>,
-``follower_count`` as int64). Raw zone: the record's key and value bytes as received. Both carry
-``_topic, _partition, _offset, _ingested_at``.
+Clean zone: the clean columns of :mod:`shared.records`, typed (timestamps as timestamps,
+``coordinates`` as list<double>, ``follower_count`` as int64). Raw zone: the record's key and
+value bytes as received. Both carry ``_topic, _partition, _offset, _ingested_at``.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ import pyarrow as pa
 import pyarrow.json as pajson
 
 from shared.lake import Zone
+from shared.records import CLEAN_COLUMNS, Column, ColumnType
 from shared.topics import RecordType
 
 META_FIELDS = [
@@ -26,7 +27,14 @@ META_FIELDS = [
     pa.field("_offset", pa.int64(), nullable=False),
     pa.field("_ingested_at", pa.timestamp("ms", tz="UTC"), nullable=False),
 ]
-_TS = pa.timestamp("us")
+# The clean zone's Arrow type of each column type: timestamps are naive UTC.
+CLEAN_ARROW_TYPES: dict[ColumnType, pa.DataType] = {
+    "int": pa.int64(),
+    "text": pa.string(),
+    "float": pa.float64(),
+    "timestamp": pa.timestamp("us"),
+    "float_pair": pa.list_(pa.float64()),
+}
 
 
 def _schema(*fields: pa.Field) -> pa.Schema:
@@ -34,41 +42,24 @@ def _schema(*fields: pa.Field) -> pa.Schema:
     return pa.schema([*fields, *META_FIELDS])
 
 
-def _text(*names: str) -> list[pa.Field]:
-    return [pa.field(name, pa.string()) for name in names]
+def _clean_field(column: Column) -> pa.Field:
+    return pa.field(column.name, CLEAN_ARROW_TYPES[column.type], nullable=not column.key)
 
 
-IND = pa.field("ind", pa.int64(), nullable=False)
+# What a clean record itself holds: the clean schemas without the metadata columns.
+CLEAN_RECORD_SCHEMAS: dict[RecordType, pa.Schema] = {
+    record_type: pa.schema([_clean_field(column) for column in columns])
+    for record_type, columns in CLEAN_COLUMNS.items()
+}
 CLEAN_SCHEMAS: dict[RecordType, pa.Schema] = {
-    "pin": _schema(
-        IND,
-        *_text("unique_id", "title", "description"),
-        pa.field("follower_count", pa.int64()),
-        *_text("poster_name", "tag_list", "is_image_or_video", "image_src", "save_location"),
-        *_text("category"),
-    ),
-    "geo": _schema(
-        IND,
-        pa.field("country", pa.string()),
-        pa.field("coordinates", pa.list_(pa.float64())),
-        pa.field("timestamp", _TS),
-    ),
-    "user": _schema(
-        IND,
-        pa.field("user_name", pa.string()),
-        pa.field("age", pa.int64()),
-        pa.field("date_joined", _TS),
-    ),
+    record_type: _schema(*schema) for record_type, schema in CLEAN_RECORD_SCHEMAS.items()
 }
 RAW_SCHEMA = _schema(pa.field("key", pa.binary()), pa.field("value", pa.binary()))
-_META_NAMES = {field.name for field in META_FIELDS}
-# The clean schemas without the metadata columns: what a clean record itself holds.
-CLEAN_RECORD_SCHEMAS: dict[RecordType, pa.Schema] = {
-    record_type: pa.schema([f for f in schema if f.name not in _META_NAMES])
-    for record_type, schema in CLEAN_SCHEMAS.items()
-}
 _JSON_BLOCK_BYTES = 1 << 24
-_TIMESTAMP_COLUMNS = {"geo": ("timestamp",), "user": ("date_joined",)}
+_TIMESTAMP_COLUMNS: dict[RecordType, tuple[str, ...]] = {
+    record_type: tuple(column.name for column in columns if column.type == "timestamp")
+    for record_type, columns in CLEAN_COLUMNS.items()
+}
 
 
 def clean_row(record_type: RecordType, value: bytes) -> dict[str, Any]:

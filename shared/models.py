@@ -1,8 +1,9 @@
 """Wire schemas: raw records as the source database returns them, clean records as the
 cleaner emits them (column order fixed by DESIGN.md), and DLQ entries.
 
-Raw models are lenient where the source is (every text column may be null); clean models are
-what the lake's clean zone and the aggregator rely on.
+The record models are derived from the columns of :mod:`shared.records`. Raw models are lenient
+where the source is (every column but the key may be null or absent); clean models are what the
+lake's clean zone and the aggregator rely on.
 """
 
 from __future__ import annotations
@@ -10,10 +11,11 @@ from __future__ import annotations
 import base64
 import hashlib
 from datetime import UTC, datetime
-from typing import Annotated
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, create_model
 
+from shared.records import CLEAN_COLUMNS, RAW_COLUMNS, Column, ColumnType
 from shared.topics import DLQ_MAX_ORIGINAL_BYTES, RecordType
 
 DLQ_MAX_DETAIL_CHARS = 2_000  # a reason's detail (an error message) is cut to this
@@ -23,74 +25,49 @@ class _Raw(BaseModel):
     model_config = ConfigDict(extra="allow")  # keep unexpected fields, as received
 
 
-class RawPin(_Raw):
-    index: int
-    unique_id: str | None = None
-    title: str | None = None
-    description: str | None = None
-    poster_name: str | None = None
-    follower_count: str | None = None
-    tag_list: str | None = None
-    is_image_or_video: str | None = None
-    image_src: str | None = None
-    downloaded: int | None = None
-    save_location: str | None = None
-    category: str | None = None
-
-
-class RawGeo(_Raw):
-    ind: int
-    timestamp: datetime | None = None
-    latitude: float | None = None
-    longitude: float | None = None
-    country: str | None = None
-
-
-class RawUser(_Raw):
-    ind: int
-    first_name: str | None = None
-    last_name: str | None = None
-    age: int | None = None
-    date_joined: datetime | None = None
-
-
 class _Clean(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-class CleanPin(_Clean):
-    ind: int
-    unique_id: str | None
-    title: str | None
-    description: str | None
-    follower_count: int | None
-    poster_name: str | None
-    tag_list: str | None
-    is_image_or_video: str | None
-    image_src: str | None
-    save_location: str | None
-    category: str | None
+_PYDANTIC_TYPES: dict[ColumnType, Any] = {
+    "int": int,
+    "text": str,
+    "float": float,
+    "timestamp": datetime,
+    "float_pair": Annotated[list[float | None], Field(min_length=2, max_length=2)],
+}
 
 
-class CleanGeo(_Clean):
-    ind: int
-    country: str | None
-    coordinates: Annotated[list[float | None], Field(min_length=2, max_length=2)]
-    timestamp: datetime | None
+def _annotation(column: Column) -> Any:
+    """The key is never null; nor is a pair (always two values, each of which may be null)."""
+    python_type = _PYDANTIC_TYPES[column.type]
+    if column.key or column.type == "float_pair":
+        return python_type
+    return python_type | None
 
 
-class CleanUser(_Clean):
-    ind: int
-    user_name: str | None
-    age: int | None
-    date_joined: datetime | None
+def _raw_model(record_type: RecordType) -> type[_Raw]:
+    """Every column but the key may be absent (None)."""
+    fields: dict[str, Any] = {
+        column.name: (_annotation(column), ... if column.key else None)
+        for column in RAW_COLUMNS[record_type]
+    }
+    return create_model(f"Raw{record_type.title()}", __base__=_Raw, **fields)
 
 
-RAW_MODELS: dict[RecordType, type[_Raw]] = {"pin": RawPin, "geo": RawGeo, "user": RawUser}
+def _clean_model(record_type: RecordType) -> type[_Clean]:
+    """Every column is there (null or not)."""
+    fields: dict[str, Any] = {
+        column.name: (_annotation(column), ...) for column in CLEAN_COLUMNS[record_type]
+    }
+    return create_model(f"Clean{record_type.title()}", __base__=_Clean, **fields)
+
+
+RAW_MODELS: dict[RecordType, type[_Raw]] = {
+    record_type: _raw_model(record_type) for record_type in RAW_COLUMNS
+}
 CLEAN_MODELS: dict[RecordType, type[_Clean]] = {
-    "pin": CleanPin,
-    "geo": CleanGeo,
-    "user": CleanUser,
+    record_type: _clean_model(record_type) for record_type in CLEAN_COLUMNS
 }
 
 

@@ -16,6 +16,14 @@ from pprint import pformat
 
 from services.emulator.seed import read_jsonl_dir
 from services.emulator.statistics import STORY_FORMAT
+from shared.records import (
+    IMAGE_SRC_ERROR,
+    NO_DESCRIPTION,
+    NO_DESCRIPTION_STORY,
+    NO_TAGS,
+    NO_TITLE,
+    USER_INFO_ERROR,
+)
 
 PERCENTILES = 40  # the quantile functions keep 41 points
 
@@ -34,16 +42,16 @@ def _epoch(value: datetime | str) -> float:
 def fit(directory: Path) -> dict[str, object]:
     rows = read_jsonl_dir(directory)
     pins, geos, users = rows["pin"], rows["geo"], rows["user"]
-    story = [p for p in pins if p["description"] == "No description available Story format"]
+    story = [p for p in pins if p["description"] == NO_DESCRIPTION_STORY]
     placeholders_of_story = Counter(
         (
-            p["title"] == "No Title Data Available",
-            p["image_src"] == "Image src error.",
-            p["tag_list"] == "N,o, ,T,a,g,s, ,A,v,a,i,l,a,b,l,e",
+            p["title"] == NO_TITLE,
+            p["image_src"] == IMAGE_SRC_ERROR,
+            p["tag_list"] == NO_TAGS,
         )
         for p in story
     )
-    followers = [str(p["follower_count"]) for p in pins if p["follower_count"] != "User Info Error"]
+    followers = [str(p["follower_count"]) for p in pins if p["follower_count"] != USER_INFO_ERROR]
     return {
         "ROWS_IN_SAMPLE": len(pins),
         "CATEGORY_COUNTS": dict(sorted(Counter(p["category"] for p in pins).items())),
@@ -67,12 +75,10 @@ def fit(directory: Path) -> dict[str, object]:
         "VIDEO_SHARE": sum(p["is_image_or_video"] == "video" for p in pins) / len(pins),
         "STORY_IS_STORY_FORMAT": sum(p["is_image_or_video"] == STORY_FORMAT for p in story)
         / max(len(story), 1),
-        "PLAIN_NO_DESCRIPTION_SHARE": sum(
-            p["description"] == "No description available" for p in pins
-        )
+        "PLAIN_NO_DESCRIPTION_SHARE": sum(p["description"] == NO_DESCRIPTION for p in pins)
         / len(pins),
         "TAG_PLACEHOLDER_OUTSIDE_STORY_SHARE": sum(
-            p["tag_list"] == "N,o, ,T,a,g,s, ,A,v,a,i,l,a,b,l,e" and p not in story for p in pins
+            p["tag_list"] == NO_TAGS and p not in story for p in pins
         )
         / len(pins),
         "TRAILING_WHITESPACE_SHARES": {

@@ -22,6 +22,14 @@ from sqlalchemy import Engine, insert
 from services.emulator import sample_fit as fit
 from services.emulator.source_db import TABLES, metadata
 from services.emulator.statistics import STORY_FORMAT
+from shared.records import (
+    IMAGE_SRC_ERROR,
+    NO_DESCRIPTION,
+    NO_DESCRIPTION_STORY,
+    NO_TAGS,
+    NO_TITLE,
+    USER_INFO_ERROR,
+)
 from shared.topics import RecordType
 
 FIRST_NAMES = ("Adam", "Holly", "Abigail", "Christopher", "Maria", "James", "Linda", "Omar")
@@ -30,14 +38,6 @@ SEED_FILES: dict[RecordType, str] = {
     "pin": "pinterest_data.jsonl",
     "geo": "geolocation_data.jsonl",
     "user": "user_data.jsonl",
-}
-PLACEHOLDER = {
-    "title": "No Title Data Available",
-    "story": "No description available Story format",
-    "plain": "No description available",
-    "user": "User Info Error",
-    "tags": "N,o, ,T,a,g,s, ,A,v,a,i,l,a,b,l,e",
-    "image": "Image src error.",
 }
 
 
@@ -98,25 +98,25 @@ def _pin(draw: _Draw, ind: int) -> dict[str, Any]:
         # Story-format rows carry the Story description; some also lose their title, image
         # and tags, and the worst lose the poster too: the "User Info Error" set.
         title, image, tags = ast.literal_eval(draw.weighted(fit.STORY_PLACEHOLDER_COUNTS))
-        pin.update(description=PLACEHOLDER["story"], is_image_or_video=STORY_FORMAT)
+        pin.update(description=NO_DESCRIPTION_STORY, is_image_or_video=STORY_FORMAT)
         if title:
             pin.update(
-                title=PLACEHOLDER["title"],
-                poster_name=PLACEHOLDER["user"],
-                follower_count=PLACEHOLDER["user"],
+                title=NO_TITLE,
+                poster_name=USER_INFO_ERROR,
+                follower_count=USER_INFO_ERROR,
             )
         if image:
-            pin.update(image_src=PLACEHOLDER["image"], downloaded=0)
+            pin.update(image_src=IMAGE_SRC_ERROR, downloaded=0)
         if tags:
-            pin["tag_list"] = PLACEHOLDER["tags"]
+            pin["tag_list"] = NO_TAGS
         return pin
     if draw.chance(fit.PLAIN_NO_DESCRIPTION_SHARE / (1 - fit.STORY_SHARE)):
-        pin["description"] = PLACEHOLDER["plain"]
+        pin["description"] = NO_DESCRIPTION
     if draw.chance(fit.TAG_PLACEHOLDER_OUTSIDE_STORY_SHARE / (1 - fit.STORY_SHARE)):
-        pin["tag_list"] = PLACEHOLDER["tags"]
+        pin["tag_list"] = NO_TAGS
     for column, share in fit.TRAILING_WHITESPACE_SHARES.items():
         # the sample's shares are over all rows; story rows (returned above) never have it
-        if pin[column] != PLACEHOLDER["plain"] and draw.chance(share / (1 - fit.STORY_SHARE)):
+        if pin[column] != NO_DESCRIPTION and draw.chance(share / (1 - fit.STORY_SHARE)):
             pin[column] = pin[column] + rng.choice((" ", "  ", "\n"))
     return pin
 

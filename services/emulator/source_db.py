@@ -1,7 +1,8 @@
 """The source database: the original three tables, their columns and types, and row reads.
 
 Works with any SQLAlchemy URL (SQLite by default; MySQL and PostgreSQL like the original RDS).
-``follower_count`` is text and timestamps are DATETIME, as in the original.
+The tables are derived from the raw columns of :mod:`shared.records`: ``follower_count`` is
+text and timestamps are DATETIME, as in the original.
 """
 
 from __future__ import annotations
@@ -23,54 +24,35 @@ from sqlalchemy import (
     inspect,
     select,
 )
+from sqlalchemy.types import TypeEngine
 
+from shared.records import RAW_COLUMNS, RAW_KEYS, SOURCE_TABLES, ColumnType
 from shared.topics import RecordType
 
+# The source database's type of each column type (``float``: double precision, so that four
+# decimals round-trip on every database).
+SQL_TYPES: dict[ColumnType, type[TypeEngine[Any]]] = {
+    "int": Integer,
+    "text": Text,
+    "float": Double,
+    "timestamp": DateTime,
+}
 metadata = MetaData()
 
-pinterest_data = Table(
-    "pinterest_data",
-    metadata,
-    Column("index", Integer, primary_key=True, autoincrement=False),
-    Column("unique_id", Text),
-    Column("title", Text),
-    Column("description", Text),
-    Column("poster_name", Text),
-    Column("follower_count", Text),
-    Column("tag_list", Text),
-    Column("is_image_or_video", Text),
-    Column("image_src", Text),
-    Column("downloaded", Integer),
-    Column("save_location", Text),
-    Column("category", Text),
-)
 
-geolocation_data = Table(
-    "geolocation_data",
-    metadata,
-    Column("ind", Integer, primary_key=True, autoincrement=False),
-    Column("timestamp", DateTime),
-    Column("latitude", Double),  # double precision: four decimals round-trip on every database
-    Column("longitude", Double),
-    Column("country", Text),
-)
+def _table(record_type: RecordType) -> Table:
+    """The record's table, its key the primary key (given, never generated)."""
+    columns = [
+        Column(column.name, SQL_TYPES[column.type], primary_key=True, autoincrement=False)
+        if column.key
+        else Column(column.name, SQL_TYPES[column.type])
+        for column in RAW_COLUMNS[record_type]
+    ]
+    return Table(SOURCE_TABLES[record_type], metadata, *columns)
 
-user_data = Table(
-    "user_data",
-    metadata,
-    Column("ind", Integer, primary_key=True, autoincrement=False),
-    Column("first_name", Text),
-    Column("last_name", Text),
-    Column("age", Integer),
-    Column("date_joined", DateTime),
-)
 
-TABLES: dict[RecordType, Table] = {
-    "pin": pinterest_data,
-    "geo": geolocation_data,
-    "user": user_data,
-}
-ORDER_COLUMN: dict[RecordType, str] = {"pin": "index", "geo": "ind", "user": "ind"}
+TABLES: dict[RecordType, Table] = {record_type: _table(record_type) for record_type in RAW_COLUMNS}
+ORDER_COLUMN: dict[RecordType, str] = RAW_KEYS  # rows are read in key order
 
 
 def connect(url: str) -> Engine:
@@ -85,7 +67,7 @@ def has_tables(engine: Engine) -> bool:
 def row_count(engine: Engine) -> int:
     """Rows of pinterest_data: the emulator picks offsets below it."""
     with engine.connect() as conn:
-        return int(conn.execute(select(func.count()).select_from(pinterest_data)).scalar_one())
+        return int(conn.execute(select(func.count()).select_from(TABLES["pin"])).scalar_one())
 
 
 def _jsonable(row: dict[str, Any]) -> dict[str, Any]:

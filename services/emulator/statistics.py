@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from shared.cleaning import PLACEHOLDERS
+from shared.records import IMAGE_SRC_ERROR, NO_DESCRIPTION, NO_DESCRIPTION_STORY, USER_INFO_ERROR
 from shared.topics import RecordType
 
 Rows = dict[RecordType, list[dict[str, Any]]]
@@ -34,7 +35,7 @@ def _share(rows: list[dict[str, Any]], test: Any) -> float:
 
 def _follower_format(value: Any) -> str:
     text = str(value)
-    if text == "User Info Error":
+    if text == USER_INFO_ERROR:
         return "placeholder"
     if re.fullmatch(r"\d+", text):
         return "digits"
@@ -76,29 +77,29 @@ def measure(rows: Rows) -> list[Statistic]:
     ]
     stats.append(
         Statistic(
-            "share of rows with every placeholder (User Info Error set)",
+            f"share of rows with every placeholder ({USER_INFO_ERROR} set)",
             _share(pins, lambda p: all(p.get(c) in v for c, v in PLACEHOLDERS.items())),
             0.005,
         )
     )
     stats.append(
         Statistic(
-            "share of 'No description available Story format'",
-            _share(pins, lambda p: p["description"] == "No description available Story format"),
+            f"share of {NO_DESCRIPTION_STORY!r}",
+            _share(pins, lambda p: p["description"] == NO_DESCRIPTION_STORY),
             0.015,
         )
     )
     stats.append(
         Statistic(
-            "share of plain 'No description available'",
-            _share(pins, lambda p: p["description"] == "No description available"),
+            f"share of plain {NO_DESCRIPTION!r}",
+            _share(pins, lambda p: p["description"] == NO_DESCRIPTION),
             0.01,
         )
     )
     stats.append(
         Statistic(
             "share of image_src placeholder",
-            _share(pins, lambda p: p["image_src"] == "Image src error."),
+            _share(pins, lambda p: p["image_src"] == IMAGE_SRC_ERROR),
             0.01,
         )
     )

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from services.emulator.seed import SEED_FILES
 from shared.cleaning import BadRecord, clean, parse_follower_count
-from shared.models import CLEAN_MODELS, CleanGeo, CleanPin, CleanUser
+from shared.models import CLEAN_MODELS
 
 PIN = {
     "index": 7528, "unique_id": "fbe53c66", "title": "No Title Data Available",
@@ -62,7 +62,7 @@ def test_timestamps_with_an_offset_become_naive_utc() -> None:
 
 def test_pin_placeholders_become_null_and_columns_follow_the_contract() -> None:
     cleaned = clean("pin", PIN)
-    assert list(cleaned) == list(CleanPin.model_fields)
+    assert list(cleaned) == list(CLEAN_MODELS["pin"].model_fields)
     assert cleaned["ind"] == 7528
     for column in (
         "title",
@@ -100,7 +100,7 @@ def test_geo_and_user() -> None:
         "coordinates": [-88.8, -170.1],
         "timestamp": "2022-07-07T00:18:41",
     }
-    CleanGeo.model_validate(geo)
+    CLEAN_MODELS["geo"].model_validate(geo)
     user = clean(
         "user",
         {
@@ -117,7 +117,7 @@ def test_geo_and_user() -> None:
         "age": 20,
         "date_joined": "2015-10-21T21:26:45",
     }
-    CleanUser.model_validate(user)
+    CLEAN_MODELS["user"].model_validate(user)
 
 
 @pytest.mark.parametrize(
