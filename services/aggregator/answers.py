@@ -12,7 +12,7 @@ from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from services.aggregator.posts import Key
+from services.aggregator.posts import Key, more_followed
 from shared.questions import QUESTIONS
 
 Rows = list[tuple[Any, ...]]
@@ -84,16 +84,8 @@ def _medians(counts: Counter[Key], kind: str, keep: Callable[[tuple[Any, ...]], 
     return sorted(rows, key=lambda r: tuple(_order(v) for v in r[:-1]))
 
 
-def more_followed(followers: int, poster: Any, best: tuple[int, Any] | None) -> bool:
-    """Whether (followers, poster) beats ``best``: more followers, or at equal followers the
-    first poster by name (a known name before none), as Q3's SQL picks."""
-    if best is None or followers != best[0]:
-        return best is None or followers > best[0]
-    return poster is not None and (best[1] is None or poster < best[1])
-
-
 def _top_followers(counts: Counter[Key]) -> dict[Any, tuple[int, Any]]:
-    """country → (most followers, first poster by name with them)."""
+    """country → (most followers, first poster by name with them: Q3's tie-break)."""
     top: dict[Any, tuple[int, Any]] = {}
     for (country, followers, poster), count in _of(counts, "country_follower"):
         if count and more_followed(followers, poster, top.get(country)):

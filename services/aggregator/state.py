@@ -13,8 +13,7 @@ from collections import Counter
 from collections.abc import Iterable
 from typing import Any
 
-from services.aggregator.answers import more_followed
-from services.aggregator.posts import Key, Post, contributions
+from services.aggregator.posts import Key, Post, contributions, more_followed
 
 
 class Aggregates:
@@ -45,7 +44,7 @@ class Aggregates:
         """Counts from scratch, from every post of the active partitions."""
         self.counts = {}
         for post in posts:
-            counts = self.counts.setdefault(post["p"], Counter())
+            counts = self.counts.setdefault(post.partition, Counter())
             counts.update(contributions(post, self.bucket_seconds))
         self.offsets = dict(offsets)
 

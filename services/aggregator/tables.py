@@ -39,7 +39,7 @@ from faust.types import EventT, StreamT
 
 from services.aggregator import faust_patches
 from services.aggregator import metrics as m
-from services.aggregator.posts import Post, apply, fields_of
+from services.aggregator.posts import Post, apply, fields_of, from_wire, to_wire
 from services.aggregator.state import Aggregates
 from shared.topics import RECORD_TYPES, clean_topic
 
@@ -59,12 +59,12 @@ def _key_bytes(key: Any) -> bytes:
 
 
 def _post_of(value: Any) -> Post:
-    """A table value as a post. Posts are written as orjson bytes (cheaper than Faust's JSON
-    codec), but iterating a restored table, Faust hands them back decoded (as with keys)."""
+    """A table value as a post. Posts are written in their wire form as orjson bytes (cheaper
+    than Faust's JSON codec), but iterating a restored table, Faust hands them back decoded (as
+    with keys)."""
     if isinstance(value, bytes | bytearray | memoryview | str):
-        post: Post = orjson.loads(value)
-        return post
-    return dict(value)
+        return from_wire(orjson.loads(value))
+    return from_wire(dict(value))
 
 
 class Aggregator:
@@ -135,7 +135,7 @@ class Aggregator:
                 # events of the same (co-partitioned) partition
                 faust_patches.write_to_partition_of(stream, event)
                 for key, new in posts.items():
-                    self.posts[key] = orjson.dumps(new)
+                    self.posts[key] = orjson.dumps(to_wire(new))
 
     def apply(
         self, topic: str, partition: int, offset: int, timestamp: float, value: Any
@@ -179,10 +179,10 @@ class Aggregator:
         offsets: dict[tuple[str, int], int] = {}
         for post in posts:
             for record_type in RECORD_TYPES:
-                part = post.get(record_type)
+                part = getattr(post, record_type)
                 if part is not None:
-                    tp = (clean_topic(record_type), post["p"])
-                    offsets[tp] = max(offsets.get(tp, -1), part["o"])
+                    tp = (clean_topic(record_type), post.partition)
+                    offsets[tp] = max(offsets.get(tp, -1), part.offset)
         self.aggregates.rebuild(posts, offsets)
         m.RECOVERY_SECONDS.set(time.monotonic() - self._assigned_at)
         m.RECOVERIES.inc()

@@ -17,7 +17,17 @@ from prometheus_client.parser import text_string_to_metric_families
 from services.aggregator.answers import ANSWERS, answer, lower_median
 from services.aggregator.business_metrics import NULL_LABEL, OTHER_LABEL, LabelLimits, LiveAnswers
 from services.aggregator.business_metrics import families as live_families
-from services.aggregator.posts import Post, apply, contributions, fields_of
+from services.aggregator.posts import (
+    Geo,
+    Pin,
+    Post,
+    apply,
+    contributions,
+    fields_of,
+    from_wire,
+    more_followed,
+    to_wire,
+)
 from services.aggregator.state import Aggregates, from_json, merge, to_json
 from shared.questions import QUESTIONS, WINDOWED
 from tests.posts_stream import Stream, batch_answers, posts_stream
@@ -116,7 +126,7 @@ def test_partials_of_disjoint_partitions_add_up_to_the_whole(stream: Stream) -> 
     halves = [Aggregates(BUCKET), Aggregates(BUCKET)]
     by_half: list[list[Post]] = [[], []]
     for post in whole.posts.values():
-        by_half[post["p"] % 2].append(post)
+        by_half[post.partition % 2].append(post)
     for half, posts in zip(halves, by_half, strict=True):
         half.rebuild(posts, {})
     # through JSON, as replicas exchange them
@@ -155,9 +165,36 @@ def test_lower_median_is_percentile_disc(values: list[int | None]) -> None:
 
 
 def test_a_post_counts_only_what_it_has() -> None:
-    geo_only: Post = {"p": 0, "geo": {"o": 0, "t": 0.0, "country": "Japan", "year": 2020}}
+    geo_only = Post(0, geo=Geo(offset=0, applied_at=0.0, country="Japan", year=2020))
     assert contributions(geo_only, BUCKET) == [("country_posts", "Japan")]
     assert contributions(None, BUCKET) == []
+
+
+def test_a_post_reads_the_wire_form_older_changelogs_hold() -> None:
+    """The table and its changelog hold a post as JSON with short keys ("p": partition; per
+    record type "o": offset, "t": applied at): a value written before posts were typed is read
+    back, and written again the same."""
+    written = {
+        "p": 2,
+        "geo": {"o": 7, "t": 60.5, "country": "Aruba", "year": 2019},
+        "pin": {"o": 9, "t": 61.0, "category": "art", "follower_count": 5, "poster_name": "a"},
+    }
+    post = from_wire(written)
+    assert post == Post(
+        2,
+        pin=Pin(offset=9, applied_at=61.0, category="art", follower_count=5, poster_name="a"),
+        geo=Geo(offset=7, applied_at=60.5, country="Aruba", year=2019),
+    )
+    assert to_wire(post) == written
+    assert contributions(post, BUCKET)[0] == ("country_posts", "Aruba")
+
+
+def test_q3_breaks_a_tie_by_the_first_poster_name() -> None:
+    assert more_followed(5, "b", None)
+    assert more_followed(6, "z", (5, "a"))
+    assert not more_followed(4, "a", (5, "b"))
+    assert more_followed(5, "a", (5, "b")) and not more_followed(5, "b", (5, "a"))
+    assert more_followed(5, "a", (5, None)) and not more_followed(5, None, (5, "a"))
 
 
 def test_the_live_answer_gauges_carry_the_answers(stream: Stream, expected: dict[str, Any]) -> None:
