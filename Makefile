@@ -54,6 +54,7 @@ lint: setup ## ruff and mypy
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
+	$(VENV)/bin/mypy docs/diagram.py
 
 bench: setup ## Benchmarks (numbers printed and written under var/bench/)
 	@bash infra/require.sh go
