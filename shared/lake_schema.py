@@ -17,7 +17,6 @@ import orjson
 import pyarrow as pa
 import pyarrow.json as pajson
 
-from shared.lake import Zone
 from shared.records import CLEAN_COLUMNS, Column, ColumnType
 from shared.topics import RecordType
 
@@ -69,11 +68,6 @@ def clean_row(record_type: RecordType, value: bytes) -> dict[str, Any]:
         if row.get(column) is not None:
             row[column] = datetime.fromisoformat(row[column]).replace(tzinfo=None)
     return row
-
-
-def to_table(zone: Zone, record_type: RecordType, rows: list[dict[str, Any]]) -> pa.Table:
-    schema = RAW_SCHEMA if zone == "raw" else CLEAN_SCHEMAS[record_type]
-    return pa.Table.from_pylist(rows, schema=schema)
 
 
 def read_json_lines(schema: pa.Schema, lines: bytes, unexpected: str = "error") -> pa.Table:

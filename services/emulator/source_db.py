@@ -20,7 +20,6 @@ from sqlalchemy import (
     Table,
     Text,
     create_engine,
-    func,
     inspect,
     select,
 )
@@ -62,12 +61,6 @@ def connect(url: str) -> Engine:
 def has_tables(engine: Engine) -> bool:
     names = set(inspect(engine).get_table_names())
     return all(table.name in names for table in TABLES.values())
-
-
-def row_count(engine: Engine) -> int:
-    """Rows of pinterest_data: the emulator picks offsets below it."""
-    with engine.connect() as conn:
-        return int(conn.execute(select(func.count()).select_from(TABLES["pin"])).scalar_one())
 
 
 def _jsonable(row: dict[str, Any]) -> dict[str, Any]:
@@ -113,19 +106,6 @@ class RowReader:
                     if offset < len(keys) and keys[offset] in found:
                         post[record_type] = found[keys[offset]]
         return posts
-
-
-def read_post(engine: Engine, offset: int) -> dict[RecordType, dict[str, Any]]:
-    """The pin, geo and user rows at one offset, like ``SELECT … LIMIT offset, 1``."""
-    post: dict[RecordType, dict[str, Any]] = {}
-    with engine.connect() as conn:
-        for record_type, table in TABLES.items():
-            order = table.c[ORDER_COLUMN[record_type]]
-            query = select(table).order_by(order).limit(1).offset(offset)
-            row = conn.execute(query).mappings().first()
-            if row is not None:
-                post[record_type] = _jsonable(dict(row))
-    return post
 
 
 def read_all(engine: Engine) -> dict[RecordType, list[dict[str, Any]]]:

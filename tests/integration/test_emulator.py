@@ -20,11 +20,12 @@ from fastapi.responses import JSONResponse
 
 from services.emulator import poster
 from services.emulator.seed import generated, seed
-from services.emulator.source_db import connect, read_post
+from services.emulator.source_db import connect
 from tests.conftest import async_wait_until
 from tests.http_server import UvicornThread
 from tests.integration.conftest import IngestServer, consume_all
 from tests.servers import REPO_ROOT, free_port
+from tests.source_rows import read_post
 
 pytestmark = pytest.mark.integration
 REPLAY = (

@@ -7,7 +7,8 @@ import pytest
 import sqlalchemy
 
 from services.emulator.seed import generated, seed
-from services.emulator.source_db import RowReader, connect, has_tables, read_post
+from services.emulator.source_db import RowReader, connect, has_tables
+from tests.source_rows import read_post
 
 pytestmark = pytest.mark.integration
 

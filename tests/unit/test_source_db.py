@@ -5,7 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from services.emulator.seed import generated, read_jsonl_dir, seed
-from services.emulator.source_db import RowReader, connect, has_tables, read_post, row_count
+from services.emulator.source_db import RowReader, connect, has_tables
+from tests.source_rows import read_post, row_count
 
 
 def test_generation_is_deterministic_for_a_seed() -> None:
