@@ -20,12 +20,13 @@ from typing import Any
 
 from bench.local_stack import ROOT, local_stack
 from services.emulator import poster
+from services.emulator.config import Mode
 from services.emulator.seed import generated, read_jsonl_dir, seed
 from services.emulator.source_db import connect
 
 SAMPLE = ROOT.parent / "shared" / "pinterest-data" / "raw_union"
 # mode, posts per request, requests in flight, posts
-SCENARIOS: tuple[tuple[poster.Mode, int, int, int], ...] = (
+SCENARIOS: tuple[tuple[Mode, int, int, int], ...] = (
     ("batch", 1, 1, 3_000),
     ("batch", 100, 4, 40_000),
     ("stream", 1, 1, 3_000),
@@ -34,7 +35,7 @@ SCENARIOS: tuple[tuple[poster.Mode, int, int, int], ...] = (
 
 
 async def _measure(
-    url: str, engine: Any, mode: poster.Mode, batch_size: int, concurrency: int, count: int
+    url: str, engine: Any, mode: Mode, batch_size: int, concurrency: int, count: int
 ) -> float:
     posts = poster.random_posts(engine, random.Random(7))
     started = time.perf_counter()

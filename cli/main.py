@@ -13,6 +13,8 @@ from typing import Annotated, cast
 
 import typer
 
+from shared.choices import Choice, one_of
+
 app = typer.Typer(
     help="pinpipe: the Pinterest data pipeline, stream-first on Kafka and Faust.",
     no_args_is_help=True,
@@ -24,6 +26,14 @@ emulator_app = typer.Typer(
 app.add_typer(emulator_app, name="emulator")
 lake_app = typer.Typer(help="The lake: import files into its layout.", no_args_is_help=True)
 app.add_typer(lake_app, name="lake")
+
+
+def _one_of(value: str, allowed: tuple[Choice, ...], option: str) -> Choice:
+    """An option's value as one of a Literal's values, or typer's usage error."""
+    try:
+        return one_of(value, allowed, option)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from exc
 
 
 @app.command("ingest-api")
@@ -220,8 +230,7 @@ def query(
         for question in QUESTIONS.values():
             typer.echo(f"{question.name}\t{question.description}")
         return
-    if profile not in SEMANTICS:
-        raise typer.BadParameter(f"unknown profile {profile!r}: default or legacy")
+    semantics = _one_of(profile, SEMANTICS, "profile")
     if fmt not in ("table", "csv", "json"):
         raise typer.BadParameter(f"unknown format {fmt!r}: table, csv or json")
     names = list(QUESTIONS) if name == "all" else [name]
@@ -232,7 +241,7 @@ def query(
         raise typer.BadParameter(f"unknown engine {engine!r}: duckdb or spark")
     if engine == "spark":
         from batch.spark import run_questions_spark as run_questions
-    answers = run_questions(BatchSettings().open_lake(lake), names, profile)  # type: ignore[arg-type]
+    answers = run_questions(BatchSettings().open_lake(lake), names, semantics)
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
         extension = "txt" if fmt == "table" else fmt
@@ -266,8 +275,7 @@ def backfill(
     from batch.config import BatchSettings
     from shared.cleaning import PROFILES
 
-    if profile not in PROFILES:
-        raise typer.BadParameter(f"unknown profile {profile!r}: standard or legacy")
+    cleaning_profile = _one_of(profile, PROFILES, "profile")
     try:
         first = date.fromisoformat(since) if since else None
         last = date.fromisoformat(until) if until else None
@@ -280,7 +288,7 @@ def backfill(
         out,
         first,
         last,
-        profile,  # type: ignore[arg-type]
+        cleaning_profile,
         report=typer.echo,
     )
 
@@ -298,19 +306,13 @@ def lake_import(
     same file again replaces what it wrote."""
     from batch.config import BatchSettings
     from batch.lake_import import import_file
+    from shared.lake import ZONES
     from shared.topics import RECORD_TYPES
 
-    if zone not in ("clean", "raw"):
-        raise typer.BadParameter(f"unknown zone {zone!r}: clean or raw")
-    if record_type not in RECORD_TYPES:
-        raise typer.BadParameter(f"unknown type {record_type!r}: pin, geo or user")
+    chosen_zone = _one_of(zone, ZONES, "zone")
+    chosen_type = _one_of(record_type, RECORD_TYPES, "type")
     try:
-        imported = import_file(
-            BatchSettings().open_lake(lake),
-            zone,  # type: ignore[arg-type]
-            record_type,  # type: ignore[arg-type]
-            source,
-        )
+        imported = import_file(BatchSettings().open_lake(lake), chosen_zone, chosen_type, source)
     except ValueError as exc:
         typer.echo(f"pinpipe lake import: {exc}", err=True)
         raise typer.Exit(code=2) from exc

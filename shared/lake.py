@@ -18,6 +18,7 @@ from pydantic import SecretStr
 from shared.topics import RecordType
 
 Zone = Literal["raw", "clean"]
+ZONES: tuple[Zone, ...] = ("raw", "clean")
 
 
 def file_name(topic: str, partition: int, start_offset: int) -> str:

@@ -10,9 +10,10 @@ from pathlib import Path
 
 from services.emulator import health, poster, seed
 from services.emulator.client import Tally
-from services.emulator.config import EmulatorSettings
+from services.emulator.config import MODES, EmulatorSettings
 from services.emulator.metrics import METRICS
 from services.emulator.source_db import connect
+from shared.choices import one_of
 from shared.logs import configure_logging
 from shared.retry import EXIT_GAVE_UP, GaveUp
 from shared.topics import RecordType
@@ -52,9 +53,7 @@ def run(
         health.serve(
             settings.emulator_metrics_host, settings.emulator_metrics_port, METRICS.registry
         )
-    chosen_mode = mode or settings.emulator_mode
-    if chosen_mode not in ("batch", "stream", "both"):
-        raise ValueError(f"mode must be batch, stream or both, not {chosen_mode!r}")
+    chosen_mode = one_of(mode, MODES, "mode") if mode else settings.emulator_mode
     log.info("emulator starting", extra={"settings": settings.redacted(), "mode": chosen_mode})
     if replay is not None:
         posts = poster.replayed_posts(replay)
@@ -67,7 +66,7 @@ def run(
                 settings.emulator_api_url,
                 settings.topic_prefix,
                 posts,
-                mode=chosen_mode,  # type: ignore[arg-type]  # checked above
+                mode=chosen_mode,
                 pace=poster.Pace(
                     rate=settings.emulator_rate if rate is None else rate, random_sleep=random_sleep
                 ),

@@ -17,18 +17,18 @@ import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal, TextIO
+from typing import Any, TextIO
 
 import httpx
 from sqlalchemy import Engine
 
 from services.emulator.client import IngestClient, Tally
+from services.emulator.config import Mode
 from services.emulator.metrics import POSTS
 from services.emulator.source_db import RowReader, has_tables
 from shared.retry import Backoff, retry
 from shared.topics import RECORD_TYPES, RecordType, raw_batch_topic, raw_stream_topic
 
-Mode = Literal["batch", "stream", "both"]
 Post = dict[RecordType, dict[str, Any]]
 DEFAULT_BACKOFF = Backoff()
 JSON_V2 = {"Content-Type": "application/vnd.kafka.json.v2+json"}

@@ -19,6 +19,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from services.emulator import poster
+from services.emulator.config import Mode
 from services.emulator.seed import generated, seed
 from services.emulator.source_db import connect
 from tests.conftest import async_wait_until
@@ -41,7 +42,7 @@ def _row_by_ind(engine: Any, count: int) -> dict[int, poster.Post]:
 
 @pytest.mark.parametrize("mode", ["batch", "stream"])
 async def test_count_n_puts_exactly_n_records_on_each_topic(
-    ingest: IngestServer, kafka_bootstrap: str, tmp_path: Path, mode: poster.Mode
+    ingest: IngestServer, kafka_bootstrap: str, tmp_path: Path, mode: Mode
 ) -> None:
     engine = connect(f"sqlite:///{tmp_path / 'source.db'}")
     seed(engine, generated(40, seed_value=5))

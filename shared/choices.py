@@ -1,0 +1,16 @@
+"""Narrowing a string to one of a ``Literal``'s values, for input that arrives as text (a CLI
+option, a query parameter): checked once, then typed as the Literal from there on."""
+
+from __future__ import annotations
+
+from typing import TypeVar
+
+Choice = TypeVar("Choice", bound=str)
+
+
+def one_of(value: str, allowed: tuple[Choice, ...], what: str) -> Choice:
+    """``value`` as one of ``allowed``, or ValueError naming them all."""
+    for choice in allowed:
+        if value == choice:
+            return choice
+    raise ValueError(f"unknown {what} {value!r}: {' or '.join(allowed)}")
