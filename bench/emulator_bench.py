@@ -39,9 +39,10 @@ async def _measure(
 ) -> float:
     posts = poster.random_posts(engine, random.Random(7))
     started = time.perf_counter()
-    tally = await poster.run(
-        url, "ebench", posts, mode=mode, count=count, batch_size=batch_size, concurrency=concurrency
+    options = poster.RunOptions(
+        url, "ebench", mode=mode, count=count, batch_size=batch_size, concurrency=concurrency
     )
+    tally = await poster.run(options, posts)
     elapsed = time.perf_counter() - started
     if tally.posted != count:
         raise RuntimeError(f"{mode}/{batch_size}: posted {tally.posted} of {count}")

@@ -178,22 +178,22 @@ def emulator_run(
     the original) or a recorded sequence. Prints posted / retried / failed at the end. Secrets
     come from the environment, never arguments: PINPIPE_SOURCE_DB_URL, PINPIPE_EMULATOR_API_KEY
     (or PINPIPE_<NAME>_FILE, a file holding the value)."""
-    from services.emulator.config import EmulatorSettings
-    from services.emulator.main import run
+    from services.emulator.config import MODES, EmulatorSettings
+    from services.emulator.main import options, run
 
-    tally = run(
-        EmulatorSettings(),
-        count=count,
+    settings = EmulatorSettings()
+    run_options = options(
+        settings,
+        mode=_one_of(mode, MODES, "mode") if mode else None,
         rate=rate,
         random_sleep=random_sleep,
-        mode=mode,
+        count=count,
         batch_size=batch_size,
         concurrency=concurrency,
         seed_value=seed,
-        replay=replay,
         sent_log=sent_log,
-        serve_metrics=metrics,
     )
+    tally = run(settings, run_options, replay=replay, serve_metrics=metrics)
     typer.echo(
         f"posted {tally.posted} posts, retried {tally.retried} requests, "
         f"failed {tally.failed} posts"

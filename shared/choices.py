@@ -13,4 +13,5 @@ def one_of(value: str, allowed: tuple[Choice, ...], what: str) -> Choice:
     for choice in allowed:
         if value == choice:
             return choice
-    raise ValueError(f"unknown {what} {value!r}: {' or '.join(allowed)}")
+    names = ", ".join(allowed[:-1]) + " or " + allowed[-1] if len(allowed) > 1 else allowed[0]
+    raise ValueError(f"unknown {what} {value!r}: {names}")

@@ -10,10 +10,9 @@ from pathlib import Path
 
 from services.emulator import health, poster, seed
 from services.emulator.client import Tally
-from services.emulator.config import MODES, EmulatorSettings
+from services.emulator.config import EmulatorSettings, Mode
 from services.emulator.metrics import METRICS
 from services.emulator.source_db import connect
-from shared.choices import one_of
 from shared.logs import configure_logging
 from shared.retry import EXIT_GAVE_UP, GaveUp
 from shared.topics import RecordType
@@ -33,53 +32,64 @@ def seed_db(
     return seed.seed(engine, data)
 
 
-def run(
+def options(
     settings: EmulatorSettings,
     *,
-    count: int | None,
-    rate: float | None,
-    random_sleep: bool,
-    mode: str | None,
-    batch_size: int | None,
+    mode: Mode | None = None,
+    rate: float | None = None,
+    random_sleep: bool = False,
+    count: int | None = None,
+    batch_size: int | None = None,
     concurrency: int = 1,
-    seed_value: int | None,
-    replay: Path | None,
-    sent_log: Path | None,
+    seed_value: int | None = None,
+    sent_log: Path | None = None,
+) -> poster.RunOptions:
+    """A run's options: the settings, with what the command line chose instead (None: the
+    setting's)."""
+    return poster.RunOptions(
+        api_url=settings.emulator_api_url,
+        prefix=settings.topic_prefix,
+        mode=mode or settings.emulator_mode,
+        pace=poster.Pace(
+            rate=settings.emulator_rate if rate is None else rate, random_sleep=random_sleep
+        ),
+        count=count,
+        batch_size=batch_size or settings.emulator_batch_size,
+        concurrency=concurrency,
+        shards=settings.topic_partitions,
+        api_key=settings.emulator_api_key.get_secret_value() or None,
+        seed=seed_value,
+        sent_log=sent_log or settings.emulator_sent_log,
+        backoff=settings.backoff(),
+    )
+
+
+def run(
+    settings: EmulatorSettings,
+    run_options: poster.RunOptions,
+    replay: Path | None = None,
     serve_metrics: bool = True,
 ) -> Tally:
-    """Run the emulator until ``count`` posts, the end of ``replay``, or SIGTERM/SIGINT."""
+    """Run the emulator until ``run_options.count`` posts, the end of ``replay``, or
+    SIGTERM/SIGINT."""
     configure_logging("emulator", settings.log_level)
     if serve_metrics:
         health.serve(
             settings.emulator_metrics_host, settings.emulator_metrics_port, METRICS.registry
         )
-    chosen_mode = one_of(mode, MODES, "mode") if mode else settings.emulator_mode
-    log.info("emulator starting", extra={"settings": settings.redacted(), "mode": chosen_mode})
+    log.info(
+        "emulator starting",
+        extra={"settings": settings.redacted(), "mode": run_options.mode},
+    )
     if replay is not None:
         posts = poster.replayed_posts(replay)
     else:
         engine = connect(settings.source_db_url.get_secret_value())
-        posts = poster.random_posts(engine, random.Random(seed_value), backoff=settings.backoff())
-    try:
-        tally = asyncio.run(
-            poster.run(
-                settings.emulator_api_url,
-                settings.topic_prefix,
-                posts,
-                mode=chosen_mode,
-                pace=poster.Pace(
-                    rate=settings.emulator_rate if rate is None else rate, random_sleep=random_sleep
-                ),
-                count=count,
-                batch_size=batch_size or settings.emulator_batch_size,
-                concurrency=concurrency,
-                shards=settings.topic_partitions,
-                api_key=settings.emulator_api_key.get_secret_value() or None,
-                seed=seed_value,
-                sent_log=sent_log or settings.emulator_sent_log,
-                backoff=settings.backoff(),
-            )
+        posts = poster.random_posts(
+            engine, random.Random(run_options.seed), backoff=run_options.backoff
         )
+    try:
+        tally = asyncio.run(poster.run(run_options, posts))
     except GaveUp as exc:  # PINPIPE_GIVE_UP_AFTER_SECONDS passed with a dependency away
         log.error(f"emulator gave up: {exc}")
         sys.exit(EXIT_GAVE_UP)

@@ -14,7 +14,7 @@ import random
 import signal
 import sys
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
@@ -41,6 +41,26 @@ class Pace:
 
     rate: float = 0.0
     random_sleep: bool = False
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """One run of the emulator: where it posts, how, how fast and how much. Built once (the CLI
+    builds it from the settings and its options: :func:`services.emulator.main.options`) and
+    handed down whole."""
+
+    api_url: str
+    prefix: str  # of the raw topics and streams
+    mode: Mode = "batch"
+    pace: Pace = Pace()
+    count: int | None = None  # posts to send; None: every post of the source
+    batch_size: int = 1  # posts per request
+    concurrency: int = 1  # requests in flight at once (order kept only with 1)
+    shards: int = 4  # of streams the run creates when they are missing
+    api_key: str | None = None
+    seed: int | None = None  # of the retry jitter
+    sent_log: Path | None = None  # every post the API took, appended as JSON lines
+    backoff: Backoff = DEFAULT_BACKOFF
 
 
 class EmptySource(RuntimeError):
@@ -209,42 +229,33 @@ class Progress:
         self.out.flush()
 
 
-async def run(
-    api_url: str,
-    prefix: str,
-    posts: AsyncIterator[Post],
-    *,
-    mode: Mode = "batch",
-    pace: Pace = Pace(),
-    count: int | None = None,
-    batch_size: int = 1,
-    concurrency: int = 1,
-    shards: int = 4,
-    api_key: str | None = None,
-    seed: int | None = None,
-    sent_log: Path | None = None,
-    on_progress: Callable[[Tally], None] | None = None,
-    backoff: Backoff = DEFAULT_BACKOFF,
-) -> Tally:
-    """Send ``count`` posts (all of ``posts`` when None) and return the tally.
+async def run(options: RunOptions, posts: AsyncIterator[Post]) -> Tally:
+    """Send ``options.count`` posts (all of ``posts`` when None) and return the tally.
 
-    ``concurrency`` batches may be in flight at once; with more than one, records of one topic
-    may arrive out of the order they were read in (a replay keeps its order only with 1).
+    ``options.concurrency`` batches may be in flight at once; with more than one, records of one
+    topic may arrive out of the order they were read in (a replay keeps its order only with 1).
     """
-    rng = random.Random(seed)
+    count, batch_size, pace = options.count, options.batch_size, options.pace
+    rng = random.Random(options.seed)
     tally = Tally()
     progress = Progress(tally)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
-    headers = {"x-api-key": api_key} if api_key else {}
-    log_handle = sent_log.open("a", encoding="utf-8") if sent_log else None
+    headers = {"x-api-key": options.api_key} if options.api_key else {}
+    log_handle = options.sent_log.open("a", encoding="utf-8") if options.sent_log else None
     started = time.monotonic()
     try:
-        async with httpx.AsyncClient(base_url=api_url, timeout=30.0) as client:
-            sender = Sender(IngestClient(client, tally, rng), prefix, mode, headers, backoff)
-            await sender.ensure_streams(shards)
+        async with httpx.AsyncClient(base_url=options.api_url, timeout=30.0) as client:
+            sender = Sender(
+                IngestClient(client, tally, rng),
+                options.prefix,
+                options.mode,
+                headers,
+                options.backoff,
+            )
+            await sender.ensure_streams(options.shards)
 
             async def flush(batch: list[Post]) -> None:
                 if await sender.send(batch):
@@ -258,8 +269,6 @@ async def run(
                         tally.fail("refused")
                     POSTS.labels(status="failed").inc(len(batch))
                 progress.update()
-                if on_progress is not None:
-                    on_progress(tally)
 
             in_flight: set[asyncio.Task[None]] = set()
             batch: list[Post] = []
@@ -268,7 +277,7 @@ async def run(
                 batch.append(post)
                 if len(batch) < batch_size and (count is None or queued + len(batch) < count):
                     continue
-                if len(in_flight) >= concurrency:
+                if len(in_flight) >= options.concurrency:
                     _, in_flight = await asyncio.wait(
                         in_flight, return_when=asyncio.FIRST_COMPLETED
                     )

@@ -47,7 +47,8 @@ async def test_count_n_puts_exactly_n_records_on_each_topic(
     engine = connect(f"sqlite:///{tmp_path / 'source.db'}")
     seed(engine, generated(40, seed_value=5))
     posts = poster.random_posts(engine, random.Random(3))
-    tally = await poster.run(ingest.url, ingest.prefix, posts, mode=mode, count=25, batch_size=4)
+    options = poster.RunOptions(ingest.url, ingest.prefix, mode=mode, count=25, batch_size=4)
+    tally = await poster.run(options, posts)
     assert (tally.posted, tally.failed) == (25, 0)
     rows = _row_by_ind(engine, 40)
     for record_type in ("pin", "geo", "user"):
@@ -71,9 +72,8 @@ async def test_replay_keeps_the_recorded_order(
     lines = REPLAY.read_text().splitlines()[:60]
     sequence = tmp_path / "sequence.jsonl"
     sequence.write_text("\n".join(lines) + "\n")
-    tally = await poster.run(
-        server.url, server.prefix, poster.replayed_posts(sequence), batch_size=7
-    )
+    options = poster.RunOptions(server.url, server.prefix, batch_size=7)
+    tally = await poster.run(options, poster.replayed_posts(sequence))
     assert tally.posted == 60
     stored = await consume_all(kafka_bootstrap, f"{server.prefix}.geo", 60)
     assert [json.loads(m.value) for m in stored] == [json.loads(line)["geo"] for line in lines]
@@ -126,14 +126,14 @@ async def _one_post() -> AsyncIterator[poster.Post]:
 
 
 async def test_503_then_200_is_retried_and_arrives_once(flaky: FlakyApi) -> None:
-    tally = await poster.run(flaky.server.url, "p", _one_post(), count=1)
+    tally = await poster.run(poster.RunOptions(flaky.server.url, "p", count=1), _one_post())
     assert (tally.posted, tally.retried, tally.failed) == (1, 3, 0)
     assert flaky.received == [{"value": {"index": 1, "title": "t"}}]
 
 
 async def test_permanent_4xx_is_counted_not_retried_forever(flaky: FlakyApi) -> None:
     flaky.failures = 0
-    tally = await poster.run(flaky.server.url, "gone", _one_post(), count=1)
+    tally = await poster.run(poster.RunOptions(flaky.server.url, "gone", count=1), _one_post())
     assert (tally.posted, tally.retried, tally.failed) == (0, 0, 1)
     assert flaky.calls == 1
 
