@@ -20,7 +20,7 @@ from batch.config import BatchSettings
 from batch.questions import QUESTIONS, WORKING_SET, Semantics, staging_sql
 from shared.lake import Lake
 from shared.lake_schema import CLEAN_SCHEMAS
-from shared.topics import RECORD_TYPES
+from shared.topics import RECORD_TYPES, RecordType
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -104,11 +104,11 @@ def _register_clean_views(spark: SparkSession, lake: Lake) -> None:
         frame.createOrReplaceTempView(f"clean_{record_type}")
 
 
-def _spark_schema_json(record_type: str) -> dict[str, Any]:
+def _spark_schema_json(record_type: RecordType) -> dict[str, Any]:
     """The clean schema in Spark's JSON form (for empty views)."""
     kinds = {"int64": "long", "int32": "integer", "string": "string", "double": "double"}
     fields = []
-    for field in CLEAN_SCHEMAS[record_type]:  # type: ignore[index]
+    for field in CLEAN_SCHEMAS[record_type]:
         text = str(field.type)
         if text.startswith("list<"):
             kind: Any = {"type": "array", "elementType": "double", "containsNull": True}

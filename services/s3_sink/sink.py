@@ -267,8 +267,9 @@ class ParquetSink:
         """A file that could not be finished stops the loop (the process then restarts and
         re-reads from the committed offsets)."""
         for task in self.in_flight.values():
-            if task.done() and task.exception() is not None:
-                raise task.exception()  # type: ignore[misc]
+            error = task.exception() if task.done() else None
+            if error is not None:
+                raise error
 
     async def _flush(self, tp: TopicPartition) -> None:
         """Hand the partition's buffer to a background task that writes its file durably and
