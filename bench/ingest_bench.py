@@ -82,7 +82,8 @@ def _vegeta(
     report = subprocess.run(
         [vegeta, "report", "-type=json"], input=attack.stdout, capture_output=True, check=True
     )
-    return json.loads(report.stdout)
+    parsed: dict[str, Any] = json.loads(report.stdout)
+    return parsed
 
 
 def _install_vegeta() -> str:

@@ -9,7 +9,7 @@ command only loads what it runs.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, cast
+from typing import Annotated
 
 import typer
 
@@ -67,17 +67,13 @@ def clean_command(
     import sys
 
     from services.cleaner.bulk import clean_lines
-    from shared.cleaning import PROFILES, Profile
-    from shared.topics import RECORD_TYPES, RecordType
+    from shared.cleaning import PROFILES
+    from shared.topics import RECORD_TYPES
 
-    if record_type not in RECORD_TYPES:
-        raise typer.BadParameter(f"--type must be one of {', '.join(RECORD_TYPES)}")
-    if profile not in PROFILES:
-        raise typer.BadParameter(f"--profile must be one of {', '.join(PROFILES)}")
+    chosen_type = _one_of(record_type, RECORD_TYPES, "type")
+    chosen_profile = _one_of(profile, PROFILES, "profile")
     with source.open(encoding="utf-8") if source else sys.stdin as lines:
-        cleaned, rejected = clean_lines(
-            lines, cast(RecordType, record_type), cast(Profile, profile), sys.stdout, sys.stderr
-        )
+        cleaned, rejected = clean_lines(lines, chosen_type, chosen_profile, sys.stdout, sys.stderr)
     typer.echo(f"cleaned {cleaned}, rejected {rejected}", err=True)
     if rejected:
         raise typer.Exit(code=1)

@@ -79,12 +79,13 @@ class KafkaConnection:
         """A new TLS context (None without TLS): verifies the broker, host name included."""
         if not self.uses_tls:
             return None
-        return create_ssl_context(
+        context: ssl.SSLContext = create_ssl_context(
             cafile=self.ssl_cafile,
             certfile=self.ssl_certfile,
             keyfile=self.ssl_keyfile,
             password=self.ssl_key_password.get_secret_value() if self.ssl_key_password else None,
         )
+        return context
 
     def client_kwargs(self) -> dict[str, Any]:
         """The keyword arguments every aiokafka client takes to reach the brokers securely:

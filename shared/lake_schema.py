@@ -63,7 +63,7 @@ _TIMESTAMP_COLUMNS: dict[RecordType, tuple[str, ...]] = {
 
 def clean_row(record_type: RecordType, value: bytes) -> dict[str, Any]:
     """A clean record's JSON as a row of its clean-zone schema (raises on unreadable input)."""
-    row = orjson.loads(value)
+    row: dict[str, Any] = orjson.loads(value)
     for column in _TIMESTAMP_COLUMNS.get(record_type, ()):
         if row.get(column) is not None:
             row[column] = datetime.fromisoformat(row[column]).replace(tzinfo=None)

@@ -90,11 +90,11 @@ def create_app(settings: AggregatorSettings) -> tuple[faust.App, Aggregator]:
     register_pages(app, api)
     broker = BrokerWatch(kafka)
 
-    @app.task
+    @app.task  # type: ignore[untyped-decorator]  # Faust's decorators are untyped
     async def watch_broker() -> None:  # cancelled when the worker stops
         await broker.run(asyncio.Event())
 
-    @app.task
+    @app.task  # type: ignore[untyped-decorator]  # Faust's decorators are untyped
     async def internal_port() -> None:  # cancelled when the worker stops
         try:
             await serve_internal(api, settings.aggregator_web_host, settings.internal_port)

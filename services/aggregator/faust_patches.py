@@ -70,7 +70,7 @@ def no_builtin_pages(app: faust.App) -> None:
     app.web.blueprints = BlueprintManager()  # patch 3 of the module's docstring
 
 
-def write_to_partition_of(stream: faust.Stream[Any], event: EventT) -> None:
+def write_to_partition_of(stream: faust.Stream[Any], event: EventT[Any]) -> None:
     """Make ``event`` the stream's current event: the table writes that follow go to its
     partition (of the store and the changelog)."""
     stream._set_current_event(event)  # patch 4 of the module's docstring

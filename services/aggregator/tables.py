@@ -122,7 +122,7 @@ class Aggregator:
 
     async def _aggregate_batches(self, stream: faust.Stream[bytes]) -> None:
         async for events in stream.take_events(BATCH_MAX, within=BATCH_SECONDS):
-            changed: dict[int, tuple[EventT, dict[bytes, Post]]] = {}
+            changed: dict[int, tuple[EventT[bytes], dict[bytes, Post]]] = {}
             for event in events:
                 message = event.message
                 post = self.apply(

@@ -43,7 +43,7 @@ from shared.topics import DLQ_TOPIC, clean_topics, raw_topics, record_type_of
 log = logging.getLogger(__name__)
 
 
-class _HandOverBetweenBatches(ConsumerRebalanceListener):
+class _HandOverBetweenBatches(ConsumerRebalanceListener):  # type: ignore[misc]  # aiokafka's base is untyped
     def __init__(self, loop: CleanerLoop) -> None:
         self.loop = loop
 

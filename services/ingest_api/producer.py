@@ -144,7 +144,9 @@ class KafkaGateway:
         """Queue one record; the returned future resolves to its RecordMetadata once Kafka
         acknowledged it (acks=all)."""
         try:
-            future = await self.producer.send(topic, value=value, key=key, partition=partition)
+            future: asyncio.Future[RecordMetadata] = await self.producer.send(
+                topic, value=value, key=key, partition=partition
+            )
         except BROKER_DOWN_ERRORS as exc:
             raise BrokerUnavailable(repr(exc)) from exc
         size = len(value or b"") + len(key or b"")

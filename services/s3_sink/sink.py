@@ -68,7 +68,7 @@ class PartitionBuffer:
         return date(1970, 1, 1) + timedelta(days=self.day_number)
 
 
-class _DropOnRevoke(ConsumerRebalanceListener):
+class _DropOnRevoke(ConsumerRebalanceListener):  # type: ignore[misc]  # aiokafka's base is untyped
     """A revoked partition's buffer is dropped: its new owner re-reads it from the committed
     offset and rewrites the same file names."""
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 import schemathesis
 from hypothesis import HealthCheck, given, settings
@@ -69,7 +70,7 @@ def test_no_server_errors_and_responses_match_the_openapi(
                 suppress_health_check=list(HealthCheck),
                 database=None,
             )
-            def fuzz(case: schemathesis.Case) -> None:
+            def fuzz(case: schemathesis.Case[Any]) -> None:
                 response = case.call(timeout=30)
                 calls.append((case.path, response.status_code))
                 assert response.status_code < 500, (

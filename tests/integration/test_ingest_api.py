@@ -6,6 +6,7 @@ import base64
 import json
 import time
 from collections.abc import Callable
+from typing import Any
 
 import httpx
 import pytest
@@ -130,7 +131,7 @@ async def test_topics_listing(api: tuple[str, str]) -> None:
     ],
 )
 async def test_schema_formats_without_schemas(
-    api: tuple[str, str], content_type: str, body: dict, code: int
+    api: tuple[str, str], content_type: str, body: dict[str, Any], code: int
 ) -> None:
     url, prefix = api
     async with httpx.AsyncClient(base_url=url) as client:

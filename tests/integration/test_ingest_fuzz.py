@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 import schemathesis
@@ -64,7 +65,7 @@ def test_no_server_errors_and_responses_match_the_spec(
             deadline=None,
             suppress_health_check=list(HealthCheck),
         )
-        def fuzz(case: schemathesis.Case) -> None:
+        def fuzz(case: schemathesis.Case[Any]) -> None:
             nonlocal cases
             key = key_cycle[cases % len(key_cycle)]
             cases += 1

@@ -7,6 +7,8 @@ import base64
 import json
 import time
 from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
 
 import duckdb
 import pyarrow.parquet as pq
@@ -50,8 +52,8 @@ async def _produce(bootstrap: str, records: list[tuple[str, bytes, bytes]]) -> N
         await producer.stop()
 
 
-def _rows(lake: Lake, zone: str, record_type: str) -> list[dict]:
-    rows: list[dict] = []
+def _rows(lake: Lake, zone: str, record_type: str) -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = []
     for path in lake.fs.glob(lake.path(f"{zone}/{record_type}/date=*/*.parquet")):
         with lake.fs.open(path, "rb") as handle:
             rows += pq.read_table(handle).to_pylist()
@@ -118,7 +120,7 @@ async def _check_sink(kafka_bootstrap: str, unique: str, lake: Lake) -> None:
 
 
 async def test_file_lake_holds_every_record_once(
-    kafka_bootstrap: str, unique: str, tmp_path
+    kafka_bootstrap: str, unique: str, tmp_path: Path
 ) -> None:
     lake = SinkSettings(lake_url=f"file://{tmp_path}/lake").open_lake()
     await _check_sink(kafka_bootstrap, unique, lake)
@@ -138,7 +140,7 @@ async def test_s3_lake_holds_every_record_once(
 
 
 async def test_an_idle_partition_is_published_within_the_bound_and_files_roll_by_record_time(
-    kafka_bootstrap: str, unique: str, tmp_path
+    kafka_bootstrap: str, unique: str, tmp_path: Path
 ) -> None:
     topic = f"t{unique}.clean.geo"
     await ensure_topics(KafkaConnection(kafka_bootstrap), [topic], 1)
@@ -196,7 +198,7 @@ async def _async(value: bool) -> bool:
 
 
 async def test_clean_records_that_fit_no_schema_go_to_the_dlq(
-    kafka_bootstrap: str, unique: str, tmp_path
+    kafka_bootstrap: str, unique: str, tmp_path: Path
 ) -> None:
     topic = f"t{unique}.clean.geo"
     await ensure_topics(KafkaConnection(kafka_bootstrap), [topic, DLQ_TOPIC], 1)

@@ -13,7 +13,7 @@ import pytest
 
 from batch.lake_import import import_file
 from batch.query import run_questions
-from batch.questions import QUESTIONS
+from batch.questions import QUESTIONS, Semantics
 from batch.spark import run_questions_spark
 from shared.lake import Lake, open_lake
 from shared.topics import RECORD_TYPES
@@ -31,10 +31,10 @@ def lake(shared_data: Path, tmp_path_factory: pytest.TempPathFactory) -> Lake:
 
 
 @pytest.mark.parametrize("semantics", ["legacy", "default"])
-def test_spark_and_duckdb_agree_on_every_question(lake: Lake, semantics: str) -> None:
+def test_spark_and_duckdb_agree_on_every_question(lake: Lake, semantics: Semantics) -> None:
     names = list(QUESTIONS)
-    spark = run_questions_spark(lake, names, semantics)  # type: ignore[arg-type]
-    duck = run_questions(lake, names, semantics)  # type: ignore[arg-type]
+    spark = run_questions_spark(lake, names, semantics)
+    duck = run_questions(lake, names, semantics)
     for name in names:
         assert spark[name][0] == duck[name][0], name
         assert sorted(spark[name][1]) == sorted(duck[name][1]), name

@@ -91,7 +91,7 @@ def test_a_batch_fetched_before_a_rebalance_is_dropped() -> None:
         loop.generation += 1  # a revoke ran while this fetch was returning
         return consumer.batch
 
-    consumer.getmany = getmany  # type: ignore[method-assign]
+    consumer.getmany = getmany  # type: ignore[method-assign]  # the fake's fetch, replaced for this test
     asyncio.run(loop.step(cast(AIOKafkaConsumer, consumer)))
     assert producers.commits == []
 

@@ -12,7 +12,7 @@ import pytest
 
 from batch.lake_import import import_file
 from batch.query import connect, run_questions
-from batch.questions import QUESTIONS
+from batch.questions import QUESTIONS, Semantics
 from shared.lake import Lake, open_lake
 from shared.topics import RECORD_TYPES
 
@@ -95,11 +95,11 @@ def test_the_default_semantics_count_each_post_once(reference_lake: Lake) -> Non
 
 @pytest.mark.parametrize("semantics", ["legacy", "default"])
 def test_the_working_set_tables_answer_as_the_views_do(
-    reference_lake: Lake, semantics: str
+    reference_lake: Lake, semantics: Semantics
 ) -> None:
     names = list(QUESTIONS)
-    together = run_questions(reference_lake, names, semantics)  # type: ignore[arg-type]
+    together = run_questions(reference_lake, names, semantics)
     for name in names:
-        alone = run_questions(reference_lake, [name], semantics)[name]  # type: ignore[arg-type]
+        alone = run_questions(reference_lake, [name], semantics)[name]
         assert together[name] == alone, name
         assert alone[1], f"{name}: no rows"
