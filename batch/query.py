@@ -9,7 +9,7 @@ from __future__ import annotations
 import csv
 import io
 import json
-from typing import Any
+from typing import Any, Literal, get_args
 
 import duckdb
 import pyarrow as pa
@@ -75,7 +75,11 @@ def run_questions(
         con.close()
 
 
-def render(columns: list[str], rows: list[tuple[Any, ...]], fmt: str) -> str:
+Format = Literal["table", "csv", "json"]
+FORMATS: tuple[Format, ...] = get_args(Format)
+
+
+def render(columns: list[str], rows: list[tuple[Any, ...]], fmt: Format) -> str:
     """Rows as a pretty table, CSV or JSON (a list of objects)."""
     if fmt == "json":
         return json.dumps(

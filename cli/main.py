@@ -219,7 +219,7 @@ def query(
 ) -> None:
     """Answer the analysis questions from the lake's clean zone (DuckDB, or Spark SQL)."""
     from batch.config import BatchSettings
-    from batch.query import render, run_questions
+    from batch.query import FORMATS, render, run_questions
     from batch.questions import QUESTIONS, SEMANTICS
 
     if name == "list":
@@ -227,30 +227,27 @@ def query(
             typer.echo(f"{question.name}\t{question.description}")
         return
     semantics = _one_of(profile, SEMANTICS, "profile")
-    if fmt not in ("table", "csv", "json"):
-        raise typer.BadParameter(f"unknown format {fmt!r}: table, csv or json")
+    text_format = _one_of(fmt, FORMATS, "format")
     names = list(QUESTIONS) if name == "all" else [name]
     unknown = [n for n in names if n not in QUESTIONS]
     if unknown:
         raise typer.BadParameter(f"unknown question {unknown[0]!r}; try `pinpipe query list`")
-    if engine not in ("duckdb", "spark"):
-        raise typer.BadParameter(f"unknown engine {engine!r}: duckdb or spark")
-    if engine == "spark":
+    if _one_of(engine, ("duckdb", "spark"), "engine") == "spark":
         from batch.spark import run_questions_spark as run_questions
     answers = run_questions(BatchSettings().open_lake(lake), names, semantics)
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
-        extension = "txt" if fmt == "table" else fmt
+        extension = "txt" if text_format == "table" else text_format
         for question_name, (columns, rows) in answers.items():
             path = out / f"{question_name}.{extension}"
-            text = render(columns, rows, fmt)
+            text = render(columns, rows, text_format)
             path.write_text(text if text.endswith("\n") else text + "\n")  # csv ends with one
             typer.echo(f"{path}: {len(rows)} rows")
         return
     for question_name, (columns, rows) in answers.items():
-        if fmt == "table" and len(names) > 1:
+        if text_format == "table" and len(names) > 1:
             typer.echo(f"\n{question_name}")
-        typer.echo(render(columns, rows, fmt))
+        typer.echo(render(columns, rows, text_format))
 
 
 @app.command()
