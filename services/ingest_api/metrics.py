@@ -31,3 +31,6 @@ INFLIGHT_REQUESTS = METRICS.gauge("inflight_requests", "Requests being served no
 INFLIGHT_BYTES = METRICS.gauge(
     "inflight_bytes", "Body bytes of the requests being served now (declared lengths)"
 )
+PRODUCER_RESTARTS = METRICS.counter(
+    "producer_restarts_total", "Producers replaced because the broker lost their state"
+)

@@ -12,11 +12,19 @@ from typing import Any, NamedTuple
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
-from aiokafka.errors import KafkaConnectionError, KafkaError, KafkaTimeoutError
+from aiokafka.errors import (
+    InvalidProducerEpoch,
+    KafkaConnectionError,
+    KafkaError,
+    KafkaTimeoutError,
+    OutOfOrderSequenceNumber,
+    ProducerFenced,
+    UnknownProducerId,
+)
 from aiokafka.structs import RecordMetadata
 
 from services.ingest_api.config import IngestSettings
-from services.ingest_api.metrics import PRODUCE_SECONDS
+from services.ingest_api.metrics import PRODUCE_SECONDS, PRODUCER_RESTARTS
 from shared.kafka_admin import raise_topic_errors
 from shared.topics import PRODUCER_MAX_REQUEST_BYTES
 
@@ -24,6 +32,17 @@ log = logging.getLogger(__name__)
 
 BROKER_DOWN_ERRORS = (KafkaConnectionError, KafkaTimeoutError, asyncio.TimeoutError)
 ADMIN_TIMEOUT_SECONDS = 15.0
+# The broker no longer knows this producer's state: after an unclean stop it may recover its
+# logs without the tail it had acknowledged to no one yet, and the idempotent producer's sequence
+# numbers then never match again: every record would fail with one of these for ever. The
+# records were not written (clients may retry them); a new producer (a new producer id) starts
+# afresh.
+PRODUCER_STATE_LOST = (
+    OutOfOrderSequenceNumber,
+    UnknownProducerId,
+    InvalidProducerEpoch,
+    ProducerFenced,
+)
 
 
 class OutgoingRecord(NamedTuple):
@@ -56,6 +75,7 @@ class KafkaGateway:
         # that timed out stay buffered until the broker takes them, and count against the
         # bytes in flight of load shedding (load_shedding.py) until then.
         self.unacknowledged_bytes = 0
+        self._replace_lock = asyncio.Lock()
 
     @property
     def producer(self) -> AIOKafkaProducer:
@@ -72,16 +92,7 @@ class KafkaGateway:
     async def start(self) -> None:
         """Connect: raises when the broker cannot be reached (the caller retries; each attempt
         starts new clients)."""
-        producer = AIOKafkaProducer(
-            **self.kafka.client_kwargs(),
-            client_id="pinpipe-ingest-api",
-            acks="all",
-            enable_idempotence=True,
-            linger_ms=self.settings.ingest_linger_ms,
-            max_batch_size=256 * 1024,
-            request_timeout_ms=self.settings.ingest_produce_timeout_ms,
-            max_request_size=PRODUCER_MAX_REQUEST_BYTES,
-        )
+        producer = self._new_producer()
         admin = AIOKafkaAdminClient(**self.kafka.client_kwargs(), client_id="pinpipe-ingest-admin")
         try:
             await producer.start()
@@ -95,6 +106,36 @@ class KafkaGateway:
         self._producer, self._admin_client = producer, admin
         self.started = True
         await self.refresh_metadata(force=True)
+
+    def _new_producer(self) -> AIOKafkaProducer:
+        return AIOKafkaProducer(
+            **self.kafka.client_kwargs(),
+            client_id="pinpipe-ingest-api",
+            acks="all",
+            enable_idempotence=True,
+            linger_ms=self.settings.ingest_linger_ms,
+            max_batch_size=256 * 1024,
+            request_timeout_ms=self.settings.ingest_produce_timeout_ms,
+            max_request_size=PRODUCER_MAX_REQUEST_BYTES,
+        )
+
+    async def _replace_producer(self, failed: AIOKafkaProducer, error: BaseException) -> None:
+        """Start a new producer in place of ``failed`` (see PRODUCER_STATE_LOST), once however
+        many requests saw it fail; the old one is closed in the background."""
+        old = failed  # (the identity check below narrows ``failed``'s type to Optional)
+        async with self._replace_lock:
+            if self._producer is not failed or not self.started:
+                return  # replaced already, or stopping
+            producer = self._new_producer()
+            await producer.start()
+            self._producer = producer
+        PRODUCER_RESTARTS.inc()
+        log.warning(
+            "the broker lost this producer's state: a new producer replaces it",
+            extra={"error": repr(error)},
+        )
+        task = asyncio.create_task(old.stop())
+        task.add_done_callback(lambda t: t.cancelled() or t.exception())  # nothing to report
 
     async def stop(self) -> None:
         """Flush what is buffered (in-flight requests get their acks), then close."""
@@ -170,6 +211,7 @@ class KafkaGateway:
         """
         started = time.perf_counter()
         timeout = self.settings.ingest_produce_timeout_ms / 1000
+        producer = self._producer  # the one these records go to (it may be replaced meanwhile)
         results: list[asyncio.Future[RecordMetadata] | BaseException] = []
         try:
             async with asyncio.timeout(timeout):  # one deadline for queueing every record
@@ -187,7 +229,14 @@ class KafkaGateway:
         if futures and not all(f.done() for f in futures):
             await asyncio.wait(futures, timeout=max(0.0, left))
         PRODUCE_SECONDS.observe(time.perf_counter() - started)
-        return [_outcome(f) for f in results]
+        outcomes = [_outcome(f) for f in results]
+        lost = next((o for o in outcomes if isinstance(o, PRODUCER_STATE_LOST)), None)
+        if lost is not None and producer is not None:
+            try:
+                await self._replace_producer(producer, lost)
+            except Exception as exc:  # the broker is away again: the next failure retries
+                log.warning("could not replace the producer", extra={"error": repr(exc)})
+        return outcomes
 
     # -- administration (streams API) -------------------------------------------------------
     async def create_topic(

@@ -38,7 +38,12 @@ from services.ingest_api.errors import (
 )
 from services.ingest_api.metrics import RECORDS
 from services.ingest_api.openapi import proxy_errors, request_body
-from services.ingest_api.producer import BrokerUnavailable, KafkaGateway, OutgoingRecord
+from services.ingest_api.producer import (
+    PRODUCER_STATE_LOST,
+    BrokerUnavailable,
+    KafkaGateway,
+    OutgoingRecord,
+)
 from services.ingest_api.routes.common import (
     TooDeep,
     gateway_of,
@@ -222,7 +227,7 @@ def _outgoing(body: ProduceRequest, binary: bool, partitions: list[int]) -> list
 def _offset(result: RecordMetadata | BaseException) -> ProduceOffset:
     """One record's outcome as the proxy reports it."""
     if isinstance(result, BaseException):
-        retriable = isinstance(result, BrokerUnavailable) or bool(
+        retriable = isinstance(result, (BrokerUnavailable, *PRODUCER_STATE_LOST)) or bool(
             getattr(result, "retriable", False)
         )
         return ProduceOffset(
