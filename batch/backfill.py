@@ -25,11 +25,12 @@ import pyarrow.parquet as pq
 from pydantic import SecretStr
 
 from batch.config import BatchSettings
-from shared.cleaning import BadRecord, Profile, clean
+from shared.cleaning import BadRecord, clean
 from shared.cleaning_arrow import clean_arrow, decode_raw
 from shared.lake import Lake, open_lake
 from shared.lake_schema import CLEAN_RECORD_SCHEMAS, CLEAN_SCHEMAS, META_FIELDS, clean_row
 from shared.lake_writer import parquet_bytes, write_durably
+from shared.profiles import Profile
 from shared.topics import RECORD_TYPES, RecordType
 
 _META_NAMES = [f.name for f in META_FIELDS]

@@ -14,9 +14,10 @@ from typing import Any, Literal, get_args
 import duckdb
 import pyarrow as pa
 
-from batch.questions import QUESTIONS, WORKING_SET, Semantics, staging_sql
+from batch.questions import QUESTIONS, WORKING_SET, staging_sql
 from shared.lake import Lake
 from shared.lake_schema import CLEAN_SCHEMAS
+from shared.profiles import Profile
 from shared.topics import RECORD_TYPES
 
 
@@ -24,9 +25,9 @@ def _sql_string(text: str) -> str:
     return text.replace("'", "''")
 
 
-def connect(lake: Lake, semantics: Semantics = "default") -> duckdb.DuckDBPyConnection:
+def connect(lake: Lake, profile: Profile = "standard") -> duckdb.DuckDBPyConnection:
     """A DuckDB connection with views ``clean_pin|geo|user`` over the lake and the staging
-    views (``pins``, ``geos``, ``users``) of ``semantics``."""
+    views (``pins``, ``geos``, ``users``) of ``profile`` (shared/profiles.py)."""
     con = duckdb.connect()
     if lake.is_s3:
         con.register_filesystem(lake.fs)
@@ -41,7 +42,7 @@ def connect(lake: Lake, semantics: Semantics = "default") -> duckdb.DuckDBPyConn
                 f"_empty_{record_type}", pa.Table.from_pylist([], schema=CLEAN_SCHEMAS[record_type])
             )
             con.execute(f"CREATE VIEW clean_{record_type} AS SELECT * FROM _empty_{record_type}")
-    con.execute(staging_sql(semantics))
+    con.execute(staging_sql(profile))
     return con
 
 
@@ -56,13 +57,13 @@ def materialise_working_set(con: duckdb.DuckDBPyConnection) -> None:
 
 
 def run_questions(
-    lake: Lake, names: list[str], semantics: Semantics = "default"
+    lake: Lake, names: list[str], profile: Profile = "standard"
 ) -> dict[str, tuple[list[str], list[tuple[Any, ...]]]]:
     """Column names and rows of each question's answer, over one connection."""
     unknown = [name for name in names if name not in QUESTIONS]
     if unknown:
         raise KeyError(f"unknown question {unknown[0]!r}; known: {', '.join(QUESTIONS)}")
-    con = connect(lake, semantics)
+    con = connect(lake, profile)
     try:
         if len(names) > 1:
             materialise_working_set(con)

@@ -6,12 +6,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from importlib import resources
-from typing import Literal
 
 from shared import questions as catalogue
-
-Semantics = Literal["default", "legacy"]
-SEMANTICS: tuple[Semantics, ...] = ("default", "legacy")
+from shared.profiles import PROFILES, Profile
 
 
 @dataclass(frozen=True)
@@ -72,8 +69,8 @@ def read_sql(name: str) -> str:
     return resources.files("batch").joinpath("sql", name).read_text(encoding="utf-8")
 
 
-def staging_sql(semantics: Semantics) -> str:
-    """The staging views of ``semantics``, then what both share."""
-    if semantics not in SEMANTICS:
-        raise ValueError(f"unknown semantics {semantics!r}: {', '.join(SEMANTICS)}")
-    return read_sql(f"staging_{semantics}.sql") + "\n" + read_sql("staging_common.sql")
+def staging_sql(profile: Profile) -> str:
+    """The staging views of ``profile`` (shared/profiles.py), then what both share."""
+    if profile not in PROFILES:
+        raise ValueError(f"unknown profile {profile!r}: {', '.join(PROFILES)}")
+    return read_sql(f"staging_{profile}.sql") + "\n" + read_sql("staging_common.sql")

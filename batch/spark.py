@@ -17,9 +17,10 @@ import sys
 from typing import TYPE_CHECKING, Any
 
 from batch.config import BatchSettings
-from batch.questions import QUESTIONS, WORKING_SET, Semantics, staging_sql
+from batch.questions import QUESTIONS, WORKING_SET, staging_sql
 from shared.lake import Lake
 from shared.lake_schema import CLEAN_SCHEMAS
+from shared.profiles import Profile
 from shared.topics import RECORD_TYPES, RecordType
 
 if TYPE_CHECKING:
@@ -132,7 +133,7 @@ def _cache_working_set(spark: SparkSession) -> None:
 def run_questions_spark(
     lake: Lake,
     names: list[str],
-    semantics: Semantics = "default",
+    profile: Profile = "standard",
     settings: BatchSettings | None = None,
 ) -> dict[str, tuple[list[str], list[tuple[Any, ...]]]]:
     """Column names and rows of each question's answer, computed by Spark SQL (``settings``:
@@ -145,7 +146,7 @@ def run_questions_spark(
     if lake.is_s3:
         _use_s3(spark, settings)
     _register_clean_views(spark, lake)
-    for statement in _statements(staging_sql(semantics)):
+    for statement in _statements(staging_sql(profile)):
         spark.sql(statement)
     if len(names) > 1:
         _cache_working_set(spark)

@@ -187,7 +187,7 @@ def main() -> None:
             **env,
             "PINPIPE_AGGREGATOR_APP_ID": "bench-aggregator",
             "PINPIPE_AGGREGATOR_DATADIR": str(state / "aggregator"),
-            "PINPIPE_AGGREGATOR_WEB_PORT": str(port),
+            "PINPIPE_AGGREGATOR_PORT": str(port),
         }
         command = [sys.executable, "-m", "cli.main", "aggregator"]
         aggregator = drain(

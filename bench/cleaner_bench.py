@@ -124,7 +124,7 @@ def main() -> None:
             cleaner_env = {
                 **env,
                 "PINPIPE_CLEANER_APP_ID": group,
-                "PINPIPE_CLEANER_WEB_PORT": str(free_port(38100)),
+                "PINPIPE_CLEANER_PORT": str(free_port(38100)),
             }
             cleaner.append(
                 drain(

@@ -7,7 +7,7 @@ On a Kafka and a SeaweedFS S3 server of its own, the benchmark fills raw topics 
 with N real sample rows (cycled, unique inds) and clean topics bench.clean.pin|geo|user with the
 same rows cleaned (4 partitions each), then:
 0. the ceiling of the Python Kafka client: an aiokafka consumer reading every record once;
-1. the sink: `pinpipe sink` on an s3:// lake (zstd; files roll at --roll-mib MiB); rate from the
+1. the sink: `pinpipe s3-sink` on an s3:// lake (zstd; files roll at --roll-mib MiB); rate from the
    group's committed offsets polled every 100 ms, from the first commit to the last;
 2. baseline: the tables of every file the sink wrote, read back into memory, written again with
    pyarrow.parquet.write_table (zstd) to another prefix of the same bucket, one file each.
@@ -111,17 +111,17 @@ def main() -> None:
             "PINPIPE_S3_ENDPOINT_URL": s3.endpoint,
             "PINPIPE_S3_ACCESS_KEY_ID": s3.access_key,
             "PINPIPE_S3_SECRET_ACCESS_KEY": s3.secret_key,
-            "PINPIPE_SINK_GROUP_ID": "bench-sink",
-            "PINPIPE_SINK_PORT": str(free_port(38200)),
-            "PINPIPE_SINK_CLEAN_TOPIC_PATTERN": r"^bench\.clean\.(pin|geo|user)$",
-            "PINPIPE_SINK_RAW_TOPIC_PATTERN": r"^bench\.(pin|geo|user)$",
-            "PINPIPE_SINK_ROLL_BYTES": str(args.roll_mib * 1024 * 1024),
-            "PINPIPE_SINK_MAX_OPEN_SECONDS": "5",
+            "PINPIPE_S3_SINK_GROUP_ID": "bench-sink",
+            "PINPIPE_S3_SINK_PORT": str(free_port(38200)),
+            "PINPIPE_S3_SINK_CLEAN_TOPIC_PATTERN": r"^bench\.clean\.(pin|geo|user)$",
+            "PINPIPE_S3_SINK_RAW_TOPIC_PATTERN": r"^bench\.(pin|geo|user)$",
+            "PINPIPE_S3_SINK_ROLL_BYTES": str(args.roll_mib * 1024 * 1024),
+            "PINPIPE_S3_SINK_MAX_OPEN_SECONDS": "5",
             "PINPIPE_LOG_LEVEL": "WARNING",
         }
         with open(state / "sink.log", "ab") as log:
             sink = subprocess.Popen(
-                [sys.executable, "-m", "cli.main", "sink"],
+                [sys.executable, "-m", "cli.main", "s3-sink"],
                 env=env,
                 cwd=ROOT,
                 stdout=log,
@@ -157,7 +157,7 @@ def main() -> None:
             "(getmany, nothing done with the records)"
         )
         print(
-            f"1. pinpipe sink (s3://):              {sink_rate:>10,.0f} records/s, "
+            f"1. pinpipe s3-sink (s3://):           {sink_rate:>10,.0f} records/s, "
             f"{sink_rate * per_record / 1e6:.1f} MB/s of records in"
         )
         print(

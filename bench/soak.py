@@ -36,7 +36,7 @@ OUT = ROOT / "var" / "bench"
 LAG_METRICS = {
     "cleaner": "pinpipe_cleaner_consumer_lag",
     "aggregator": "pinpipe_aggregator_consumer_lag",
-    "sink": "pinpipe_s3_sink_consumer_lag",
+    "s3-sink": "pinpipe_s3_sink_consumer_lag",
 }
 RSS_GROWTH_LIMIT = 0.10
 # shown, not judged: the broker is the JVM's, whose heap fills up to its -Xmx before it settles
@@ -149,7 +149,7 @@ def soak_stack(rate: float) -> Iterator[SoakStack]:
             "ingest-api": free_port(17600),
             "aggregator": free_port(17700),
             "cleaner": free_port(17800),
-            "sink": free_port(17900),
+            "s3-sink": free_port(17900),
             "emulator": free_port(18000),
         }
         env = {

@@ -1,4 +1,4 @@
-"""``pinpipe``: one subcommand per service (``ingest-api``, ``cleaner``, ``sink``,
+"""``pinpipe``: one subcommand per service (``ingest-api``, ``cleaner``, ``s3-sink``,
 ``aggregator``, ``emulator run``), the offline tools (``clean``, ``query``, ``backfill``,
 ``lake import``, ``emulator seed-db|stats``) and the local stack (``up``, ``status``, ``down``).
 
@@ -67,7 +67,7 @@ def clean_command(
     import sys
 
     from services.cleaner.bulk import clean_lines
-    from shared.cleaning import PROFILES
+    from shared.profiles import PROFILES
     from shared.topics import RECORD_TYPES
 
     chosen_type = _one_of(record_type, RECORD_TYPES, "type")
@@ -87,8 +87,8 @@ def aggregator() -> None:
     run()
 
 
-@app.command()
-def sink() -> None:
+@app.command("s3-sink")
+def s3_sink() -> None:
     """Run the S3 sink: raw and clean topics → Parquet files in the lake, exactly once."""
     from services.s3_sink.main import run
 
@@ -166,8 +166,9 @@ def emulator_run(
             "(default: PINPIPE_EMULATOR_SENT_LOG)"
         ),
     ] = None,
-    metrics: Annotated[
-        bool, typer.Option(help="Serve /metrics on PINPIPE_EMULATOR_METRICS_PORT")
+    probes: Annotated[
+        bool,
+        typer.Option(help="Serve /healthz, /readyz and /metrics on PINPIPE_EMULATOR_PORT"),
     ] = True,
 ) -> None:
     """Post rows to the ingest API: random offsets of the source database (repeats allowed, like
@@ -189,7 +190,7 @@ def emulator_run(
         seed_value=seed,
         sent_log=sent_log,
     )
-    tally = run(settings, run_options, replay=replay, serve_metrics=metrics)
+    tally = run(settings, run_options, replay=replay, serve_probes=probes)
     typer.echo(
         f"posted {tally.posted} posts, retried {tally.retried} requests, "
         f"failed {tally.failed} posts"
@@ -205,9 +206,10 @@ def query(
     profile: Annotated[
         str,
         typer.Option(
-            help="default (latest record per post) or legacy (the reference's: no deduplication)"
+            help="standard (each post once, its latest record) or legacy (the reference's: "
+            "every record)"
         ),
-    ] = "default",
+    ] = "standard",
     fmt: Annotated[str, typer.Option("--format", help="table, csv or json")] = "table",
     out: Annotated[
         Path | None,
@@ -220,13 +222,14 @@ def query(
     """Answer the analysis questions from the lake's clean zone (DuckDB, or Spark SQL)."""
     from batch.config import BatchSettings
     from batch.query import FORMATS, render, run_questions
-    from batch.questions import QUESTIONS, SEMANTICS
+    from batch.questions import QUESTIONS
+    from shared.profiles import PROFILES
 
     if name == "list":
         for question in QUESTIONS.values():
             typer.echo(f"{question.name}\t{question.description}")
         return
-    semantics = _one_of(profile, SEMANTICS, "profile")
+    chosen_profile = _one_of(profile, PROFILES, "profile")
     text_format = _one_of(fmt, FORMATS, "format")
     names = list(QUESTIONS) if name == "all" else [name]
     unknown = [n for n in names if n not in QUESTIONS]
@@ -234,7 +237,7 @@ def query(
         raise typer.BadParameter(f"unknown question {unknown[0]!r}; try `pinpipe query list`")
     if _one_of(engine, ("duckdb", "spark"), "engine") == "spark":
         from batch.spark import run_questions_spark as run_questions
-    answers = run_questions(BatchSettings().open_lake(lake), names, semantics)
+    answers = run_questions(BatchSettings().open_lake(lake), names, chosen_profile)
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
         extension = "txt" if text_format == "table" else text_format
@@ -266,7 +269,7 @@ def backfill(
 
     from batch.backfill import run_backfill
     from batch.config import BatchSettings
-    from shared.cleaning import PROFILES
+    from shared.profiles import PROFILES
 
     cleaning_profile = _one_of(profile, PROFILES, "profile")
     try:

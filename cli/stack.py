@@ -34,7 +34,7 @@ from services.aggregator.config import AggregatorSettings
 from services.cleaner.config import CleanerSettings
 from services.emulator.config import EmulatorSettings
 from services.ingest_api.config import IngestSettings
-from services.s3_sink.config import SinkSettings
+from services.s3_sink.config import S3SinkSettings
 from shared.settings import DEFAULT_VAR_DIR
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -42,7 +42,7 @@ KAFKA_SCRIPT = REPO_ROOT / "infra" / "kafka" / "kafka.sh"
 KAFKA_JARS = REPO_ROOT / "var" / "kafka"  # where `make setup` resolved the jars
 READY_TIMEOUT_SECONDS = 180.0
 # the emulator stops first (nothing posts into a stopping pipeline), Kafka last
-STOP_ORDER = ["emulator", "prometheus", "ingest-api", "cleaner", "aggregator", "sink", "kafka"]
+STOP_ORDER = ["emulator", "prometheus", "ingest-api", "cleaner", "aggregator", "s3-sink", "kafka"]
 
 
 def _base(host: str, port: int) -> str:
@@ -82,7 +82,7 @@ class Stack:
     def programs(self, options: Options) -> list[list[Program]]:
         """Start-up groups, each started once the previous one is ready."""
         ingest, cleaner, aggregator = IngestSettings(), CleanerSettings(), AggregatorSettings()
-        sink, emulator = SinkSettings(), EmulatorSettings()
+        sink, emulator = S3SinkSettings(), EmulatorSettings()
         pinpipe = [sys.executable, "-m", "cli.main"]
 
         def service(
@@ -97,10 +97,10 @@ class Stack:
             )
 
         ingest_base = _base(ingest.ingest_host, ingest.ingest_port)
-        aggregator_base = _base(aggregator.aggregator_web_host, aggregator.aggregator_web_port)
-        cleaner_base = _base(cleaner.cleaner_web_host, cleaner.cleaner_web_port)
-        sink_base = _base(sink.sink_host, sink.sink_port)
-        emulator_base = _base(emulator.emulator_metrics_host, emulator.emulator_metrics_port)
+        aggregator_base = _base(aggregator.aggregator_host, aggregator.aggregator_port)
+        cleaner_base = _base(cleaner.cleaner_host, cleaner.cleaner_port)
+        sink_base = _base(sink.s3_sink_host, sink.s3_sink_port)
+        emulator_base = _base(emulator.emulator_host, emulator.emulator_port)
         services = [
             service("ingest-api", ingest_base, ("ingest API docs", "/docs")),
             service("cleaner", cleaner_base, ("cleaner metrics", "/metrics")),
@@ -110,7 +110,7 @@ class Stack:
                 ("aggregates", "/aggregates/posts-per-country"),
                 ("aggregator metrics", "/metrics"),
             ),
-            service("sink", sink_base, ("sink metrics", "/metrics")),
+            service("s3-sink", sink_base, ("s3 sink metrics", "/metrics")),
         ]
         groups: list[list[Program]] = []
         if options.kafka:

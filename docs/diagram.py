@@ -35,7 +35,7 @@ BOXES = [
     Box("clean", 4, 0, "clean topics", "pinpipe.clean.pin|geo|user", "kafka"),
     Box("dlq", 4, 1, "DLQ", "pinpipe.dlq", "kafka"),
     Box("aggregator", 5, 0, "aggregator", "services/aggregator (Faust)"),
-    Box("sink", 5, 1, "sink", "services/s3_sink"),
+    Box("sink", 5, 1, "s3 sink", "services/s3_sink"),
     Box("live", 6, 0, "live answers", "GET /aggregates/…", "client"),
     Box("lake", 6, 1, "lake", "Parquet on S3 or file://", "store"),
     Box("batch", 7, 1, "batch answers", "batch/ (DuckDB, Spark)", "client"),

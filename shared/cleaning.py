@@ -19,11 +19,12 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import ValidationError
 
 from shared.models import RAW_MODELS
+from shared.profiles import PROFILES, Profile
 from shared.records import (
     CLEAN_COLUMNS,
     IMAGE_SRC_ERROR,
@@ -35,9 +36,6 @@ from shared.records import (
     USER_INFO_ERROR,
 )
 from shared.topics import RECORD_TYPES, RecordType
-
-Profile = Literal["standard", "legacy"]
-PROFILES: tuple[Profile, ...] = ("standard", "legacy")
 
 # Placeholder values the source uses for "no data", by column.
 PLACEHOLDERS: dict[str, frozenset[str]] = {

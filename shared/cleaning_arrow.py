@@ -25,13 +25,12 @@ from shared.cleaning import (
     LEGACY_MAX_DIGITS,
     LEGACY_PLACEHOLDERS,
     PLACEHOLDERS,
-    PROFILES,
     SAVE_LOCATION_PREFIX,
     UNITS,
     WHITESPACE,
-    Profile,
 )
 from shared.lake_schema import CLEAN_RECORD_SCHEMAS, parse_json_values
+from shared.profiles import PROFILES, Profile
 from shared.records import CLEAN_COLUMNS, RAW_COLUMNS, RAW_KEYS, ColumnType
 from shared.topics import RecordType
 

@@ -20,13 +20,13 @@ from contextlib import asynccontextmanager
 from typing import Any, Protocol
 
 import uvicorn
-from fastapi import FastAPI, Response
+from fastapi import FastAPI
 from prometheus_client import Counter
 
+from shared import probes
 from shared.broker_watch import BrokerWatch
 from shared.kafka_security import KafkaConnection
 from shared.logs import configure_logging
-from shared.metrics import CONTENT_TYPE
 from shared.retry import EXIT_GAVE_UP, Attempts, Backoff, GaveUp, sleep_or_stop
 
 log = logging.getLogger(__name__)
@@ -154,7 +154,7 @@ def loop_service_app(
     """A FastAPI app that supervises ``make_loop()``'s loop for its lifetime (stopping it
     gracefully at shutdown, restarting it when it crashes) and serves ``/healthz`` (503 from a
     crash until the restart), ``/readyz`` (the loop is ready and the broker answers) and
-    ``/metrics``."""
+    ``/metrics`` (shared/probes.py)."""
     supervised = SupervisedLoop(title, make_loop, backoff, restarts_total)
     broker = BrokerWatch(kafka)
 
@@ -171,30 +171,23 @@ def loop_service_app(
             stop.set()  # graceful: the loop finishes what it holds, then returns
             await asyncio.gather(task, watch, return_exceptions=True)
 
+    def health() -> probes.Answer:
+        if supervised.crashed is not None:
+            return probes.not_alive("loop crashed", error=supervised.crashed)
+        return probes.alive(restarts=supervised.restarts)
+
+    async def readiness() -> probes.Answer:
+        if supervised.ready and broker.reachable:
+            return probes.ready()
+        return probes.not_ready(
+            loop_ready=supervised.ready,
+            kafka="answers" if broker.reachable else broker.last_error,
+        )
+
     app = FastAPI(title=title, lifespan=lifespan)
     app.state.supervised = supervised
     app.state.fatal = None
-
-    @app.get("/healthz")
-    async def healthz(response: Response) -> dict[str, Any]:
-        if supervised.crashed is not None:
-            response.status_code = 503
-            return {"status": "loop crashed", "error": supervised.crashed}
-        return {"status": "ok", "restarts": supervised.restarts}
-
-    @app.get("/readyz")
-    async def readyz(response: Response) -> dict[str, Any]:
-        if supervised.ready and broker.reachable:
-            return {"status": "ready"}
-        response.status_code = 503
-        return {
-            "status": "not ready",
-            "loop_ready": supervised.ready,
-            "kafka": "answers" if broker.reachable else broker.last_error,
-        }
-
-    @app.get("/metrics")
-    async def metrics() -> Response:
-        return Response(render_metrics(), media_type=CONTENT_TYPE)
-
+    app.include_router(
+        probes.fastapi_router(probes.Probes(health, readiness, probes.render_with(render_metrics)))
+    )
     return app

@@ -34,6 +34,19 @@ from shared.lake import Lake, open_lake
 from shared.retry import Backoff
 
 DEFAULT_VAR_DIR = Path("var")
+# settings renamed to one name per concept (issue 18): the old variable is refused, not ignored
+_SINK_SETTINGS = (
+    "GROUP_ID", "HOST", "PORT", "ROLL_BYTES", "ROLL_SECONDS", "MAX_OPEN_SECONDS", "COMPRESSION",
+    "CLEAN_TOPIC_PATTERN", "RAW_TOPIC_PATTERN",
+)  # fmt: skip
+RENAMED = {
+    **{f"PINPIPE_SINK_{name}": f"PINPIPE_S3_SINK_{name}" for name in _SINK_SETTINGS},
+    **{
+        f"PINPIPE_{service}_{old}_{what}": f"PINPIPE_{service}_{what}"
+        for service, old in (("CLEANER", "WEB"), ("AGGREGATOR", "WEB"), ("EMULATOR", "METRICS"))
+        for what in ("HOST", "PORT")
+    },
+}
 
 
 class PinpipeSettings(BaseSettings):
@@ -73,6 +86,16 @@ class PinpipeSettings(BaseSettings):
         if not (value.startswith("file://") or value.startswith("s3://")):
             raise ValueError("PINPIPE_LAKE_URL must start with file:// or s3://")
         return value.rstrip("/")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_renamed_variables(cls, values: Any) -> Any:
+        renamed = sorted(old for old in RENAMED if old in os.environ)
+        if renamed:
+            raise ValueError(
+                "renamed settings: " + ", ".join(f"{old} is now {RENAMED[old]}" for old in renamed)
+            )
+        return values
 
     @model_validator(mode="after")
     def _kafka_security_fits(self) -> Self:

@@ -11,10 +11,10 @@ from tests.servers import REPO_ROOT
 
 PORT_VARIABLES = {
     "ingest-api": "PINPIPE_INGEST_PORT",
-    "aggregator": "PINPIPE_AGGREGATOR_WEB_PORT",
-    "cleaner": "PINPIPE_CLEANER_WEB_PORT",
-    "sink": "PINPIPE_SINK_PORT",
-    "emulator": "PINPIPE_EMULATOR_METRICS_PORT",
+    "aggregator": "PINPIPE_AGGREGATOR_PORT",
+    "cleaner": "PINPIPE_CLEANER_PORT",
+    "s3-sink": "PINPIPE_S3_SINK_PORT",
+    "emulator": "PINPIPE_EMULATOR_PORT",
 }
 
 

@@ -1,7 +1,7 @@
 """A stream of clean records for the aggregator's tests, and the batch answers for it.
 
 The stream is the real sample rows (``../shared/pinterest-data/raw_union``) cleaned with the
-default profile, then the emulator's kind of repeats (the same rows again) and re-posted
+standard profile, then the emulator's kind of repeats (the same rows again) and re-posted
 ``ind``s whose values changed (another country, category, follower count, age, joining date),
 so that the live aggregates must retract what a post counted for before. The batch answers come
 from ``pinpipe query``'s code over a lake holding the same records in the same order.
@@ -63,11 +63,11 @@ def posts_stream(seed: int = 7, share: float = 1.0) -> Stream:
 
 
 def batch_answers(stream: Stream, workdir: Path) -> dict[str, tuple[list[str], list[Any]]]:
-    """``pinpipe query <q> --profile default`` for every question, over a lake of ``stream``
+    """``pinpipe query <q> --profile standard`` for every question, over a lake of ``stream``
     (one file per type, records in stream order: the latest record per ind is the last)."""
     lake = open_lake(f"file://{workdir / 'lake'}")
     for record_type in RECORD_TYPES:
         path = workdir / f"{record_type}.jsonl"
         path.write_bytes(b"".join(orjson.dumps(r) + b"\n" for t, r in stream if t == record_type))
         import_file(lake, "clean", record_type, path)
-    return run_questions(lake, list(QUESTIONS), "default")
+    return run_questions(lake, list(QUESTIONS), "standard")

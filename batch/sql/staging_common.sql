@@ -1,4 +1,4 @@
--- What both semantics share: users with their age group (18-24, 25-35, 36-50, 50+).
+-- What both profiles share: users with their age group (18-24, 25-35, 36-50, 50+).
 CREATE OR REPLACE VIEW users AS
 SELECT *,
        CASE WHEN age BETWEEN 18 AND 24 THEN '18-24'

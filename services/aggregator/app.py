@@ -7,9 +7,11 @@ import asyncio
 import logging
 import os
 import signal
+from typing import cast
 
 import faust
 import faust.web
+from aiohttp import web as aioweb
 
 from services.aggregator import faust_patches
 from services.aggregator.api import (
@@ -23,8 +25,8 @@ from services.aggregator.business_metrics import LabelLimits
 from services.aggregator.config import AggregatorSettings
 from services.aggregator.metrics import AGGREGATE_KEYS, LIVE_ANSWERS, METRICS, POSTS
 from services.aggregator.tables import Aggregator
+from shared import probes
 from shared.broker_watch import BrokerWatch
-from shared.metrics import CONTENT_TYPE
 
 log = logging.getLogger("pinpipe.aggregator")
 
@@ -41,9 +43,9 @@ def create_app(settings: AggregatorSettings) -> tuple[faust.App, Aggregator]:
         # the public port: pinpipe's routes only, errors in the API's format; none of Faust's
         # own pages (these settings, and patch 3 of faust_patches.py for its index page)
         web_enabled=True,
-        web_host=settings.aggregator_web_host,
-        web_port=settings.aggregator_web_port,
-        web_bind=settings.aggregator_web_host,
+        web_host=settings.aggregator_host,
+        web_port=settings.aggregator_port,
+        web_bind=settings.aggregator_host,
         web_application_options={
             "middlewares": [errors_middleware],
             "client_max_size": 64 * 1024,  # no route takes a body
@@ -97,7 +99,7 @@ def create_app(settings: AggregatorSettings) -> tuple[faust.App, Aggregator]:
     @app.task  # type: ignore[untyped-decorator]  # Faust's decorators are untyped
     async def internal_port() -> None:  # cancelled when the worker stops
         try:
-            await serve_internal(api, settings.aggregator_web_host, settings.internal_port)
+            await serve_internal(api, settings.aggregator_host, settings.internal_port)
         except OSError as exc:  # the port is taken: the other replicas cannot gather here
             aggregator.crashed = f"internal port {settings.internal_port}: {exc!r}"
             log.error("the internal port cannot be served; stopping the worker", exc_info=exc)
@@ -106,26 +108,40 @@ def create_app(settings: AggregatorSettings) -> tuple[faust.App, Aggregator]:
     limits = LabelLimits(
         settings.aggregator_metric_top_countries, settings.aggregator_metric_top_categories
     )
-    _add_service_pages(app, aggregator, api, broker, limits)
+    _add_probes(app, aggregator, api, broker, limits)
     faust_patches.no_builtin_pages(app)
     faust_patches.drain_changelog_before_commits(app)
     faust_patches.gaps_without_the_next_record(app)
     return app, aggregator
 
 
-def _add_service_pages(
+def _add_probes(
     app: faust.App,
     aggregator: Aggregator,
     api: AggregatesApi,
     broker: BrokerWatch,
     limits: LabelLimits,
 ) -> None:
-    """``/metrics`` (with the live answers of business_metrics.py), ``/healthz`` (alive: 503 once
-    the agent crashed, until the worker is restarted) and
-    ``/readyz`` (tables recovered, aggregates rebuilt, not rebalancing, the broker answers)."""
+    """The probes of shared/probes.py as Faust pages: ``/healthz`` (alive: 503 once the agent
+    crashed, until the worker is restarted), ``/readyz`` (tables recovered, aggregates rebuilt,
+    not rebalancing, the broker answers) and ``/metrics`` (with the live answers of
+    business_metrics.py)."""
 
-    @app.page("/metrics")
-    async def metrics(web: faust.web.View, request: faust.web.Request) -> faust.web.Response:
+    def health() -> probes.Answer:
+        if aggregator.crashed is not None:
+            return probes.not_alive("agent crashed", error=aggregator.crashed)
+        return probes.alive()
+
+    async def readiness() -> probes.Answer:
+        if aggregator.ready and broker.reachable:
+            return probes.ready()
+        return probes.not_ready(
+            recovered=aggregator.recovered,
+            rebalancing=app.rebalancing,
+            kafka="answers" if broker.reachable else broker.last_error,
+        )
+
+    async def metrics() -> bytes:
         AGGREGATE_KEYS.set(aggregator.aggregates.size())
         POSTS.set(len(aggregator.cache))
         aggregator.update_lag()
@@ -135,30 +151,20 @@ def _add_service_pages(
             LIVE_ANSWERS.update(None, aggregator.aggregates.bucket_seconds)
         else:
             LIVE_ANSWERS.update(gathered.counts, aggregator.aggregates.bucket_seconds, limits)
-        # aiohttp refuses a charset inside content_type
-        return web.bytes(
-            METRICS.render(), content_type=CONTENT_TYPE.split(";")[0] + "; version=0.0.4"
-        )
+        return METRICS.render()
 
-    @app.page("/healthz")
-    async def healthz(web: faust.web.View, request: faust.web.Request) -> faust.web.Response:
-        if aggregator.crashed is not None:
-            return web.json({"status": "agent crashed", "error": aggregator.crashed}, status=503)
-        return web.json({"status": "ok"})
+    for path, handler in probes.aiohttp_handlers(probes.Probes(health, readiness, metrics)).items():
+        _page(app, path, handler)
 
-    @app.page("/readyz")
-    async def readyz(web: faust.web.View, request: faust.web.Request) -> faust.web.Response:
-        if aggregator.ready and broker.reachable:
-            return web.json({"status": "ready"})
-        return web.json(
-            {
-                "status": "not ready",
-                "recovered": aggregator.recovered,
-                "rebalancing": app.rebalancing,
-                "kafka": "answers" if broker.reachable else broker.last_error,
-            },
-            status=503,
-        )
+
+def _page(app: faust.App, path: str, handler: probes.AiohttpHandler) -> None:
+    """Serve an aiohttp handler as a Faust page (Faust's web driver is aiohttp)."""
+
+    @app.page(path)
+    async def page(web: faust.web.View, request: faust.web.Request) -> faust.web.Response:
+        # Faust's aiohttp driver passes aiohttp's request and sends aiohttp's response
+        response = await handler(cast(aioweb.Request, request))
+        return cast(faust.web.Response, response)
 
 
 def run_worker(app: faust.App, log_level: str) -> int:

@@ -11,8 +11,8 @@ from shared.settings import DEFAULT_VAR_DIR, PinpipeSettings
 
 class AggregatorSettings(PinpipeSettings):
     aggregator_app_id: str = "pinpipe-aggregator"
-    aggregator_web_host: str = "127.0.0.1"
-    aggregator_web_port: int = 8001
+    aggregator_host: str = "127.0.0.1"
+    aggregator_port: int = 8001
     # The replicas' own port (``GET /internal/aggregates``, one replica's partial state), apart
     # from the public one: default the web port + 10 (8011), so that replicas sharing a host
     # never share it. Only members of the consumer group are answered there.
@@ -51,11 +51,11 @@ class AggregatorSettings(PinpipeSettings):
     def internal_port(self) -> int:
         if self.aggregator_internal_port is not None:
             return self.aggregator_internal_port
-        return self.aggregator_web_port + 10
+        return self.aggregator_port + 10
 
     @property
     def internal_url(self) -> str:
         """The URL this replica advertises to the others (its internal port)."""
         return self.aggregator_internal_url or (
-            f"http://{self.aggregator_web_host}:{self.internal_port}"
+            f"http://{self.aggregator_host}:{self.internal_port}"
         )

@@ -31,8 +31,8 @@ from aiohttp import web
 from services.aggregator.api import errors_middleware
 from services.aggregator.config import AggregatorSettings
 from services.aggregator.metrics import METRICS
+from shared import probes
 from shared.kafka_admin import ensure_topics
-from shared.metrics import CONTENT_TYPE
 from shared.retry import Attempts, retry, sleep_or_stop
 from shared.topics import clean_topics
 
@@ -78,8 +78,9 @@ class Restarts:
 
 
 class Pages:
-    """``/healthz``, ``/readyz`` (always 503) and ``/metrics`` on the aggregator's port while the
-    Faust worker (which serves them otherwise) is not running."""
+    """The probes (shared/probes.py) on the aggregator's port while the Faust worker, which
+    serves them otherwise, is not running: ``/healthz`` (200 while waiting for Kafka, 503 in a
+    restart's pause), ``/readyz`` (always 503) and ``/metrics``."""
 
     def __init__(self, settings: AggregatorSettings) -> None:
         self.settings = settings
@@ -88,40 +89,26 @@ class Pages:
         self._runner: web.AppRunner | None = None
 
     async def start(self) -> None:
-        app = web.Application(middlewares=[errors_middleware])  # errors in the API's format
-        app.router.add_get("/healthz", self._healthz)
-        app.router.add_get("/readyz", self._readyz)
-        app.router.add_get("/metrics", self._metrics)
-        runner = web.AppRunner(app, access_log=None)
-        await runner.setup()
-        site = web.TCPSite(
-            runner, self.settings.aggregator_web_host, self.settings.aggregator_web_port
-        )
+        surface = probes.Probes(self._health, self._readiness, probes.render_with(METRICS.render))
         try:
-            await site.start()
+            self._runner = await probes.serve_aiohttp(
+                probes.aiohttp_app(surface, (errors_middleware,)),  # errors in the API's format
+                self.settings.aggregator_host,
+                self.settings.aggregator_port,
+            )
         except OSError as exc:  # the port is still held: go on without the pages
             log.warning("health pages not served", extra={"error": repr(exc)})
-            await runner.cleanup()
-            return
-        self._runner = runner
 
     async def stop(self) -> None:
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
 
-    async def _healthz(self, request: web.Request) -> web.Response:
-        return web.json_response(
-            {"status": "ok" if self.healthy else self.status}, status=200 if self.healthy else 503
-        )
+    def _health(self) -> probes.Answer:
+        return probes.alive() if self.healthy else probes.not_alive(self.status)
 
-    async def _readyz(self, request: web.Request) -> web.Response:
-        return web.json_response({"status": "not ready", "detail": self.status}, status=503)
-
-    async def _metrics(self, request: web.Request) -> web.Response:
-        return web.Response(
-            body=METRICS.render(), content_type=CONTENT_TYPE.split(";")[0], charset="utf-8"
-        )
+    async def _readiness(self) -> probes.Answer:
+        return probes.not_ready(detail=self.status)
 
 
 async def _with_pages(

@@ -1,7 +1,7 @@
 """What the aggregator remembers of a post, and what a post adds to the aggregates: pure
 functions, no Faust.
 
-A post is its latest pin, geo and user record (default semantics: the highest offset per type
+A post is its latest pin, geo and user record (the standard profile: the highest offset per type
 and ``ind``; clean topics are keyed by ``ind``, so every record of one post sits in one
 partition, in order). Only the fields the questions read are kept, with the offset of the
 record they came from and the processing time it was applied at (for the rolling windows):

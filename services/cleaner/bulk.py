@@ -8,7 +8,8 @@ from typing import TextIO
 
 import orjson
 
-from shared.cleaning import BadRecord, Profile, clean
+from shared.cleaning import BadRecord, clean
+from shared.profiles import Profile
 from shared.topics import RecordType
 
 

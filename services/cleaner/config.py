@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import re
 
-from shared.cleaning import Profile
+from shared.profiles import Profile
 from shared.settings import PinpipeSettings
 from shared.topics import MAX_RECORD_VALUE_BYTES, RAW_TOPIC_PATTERN
 
 
 class CleanerSettings(PinpipeSettings):
     cleaner_app_id: str = "pinpipe-cleaner"  # consumer group; prefix of transactional ids
-    cleaner_web_host: str = "127.0.0.1"
-    cleaner_web_port: int = 8002
+    cleaner_host: str = "127.0.0.1"
+    cleaner_port: int = 8002
     cleaner_profile: Profile = "standard"  # or "legacy": the reference project's exact rules
     # a raw record, or its clean form, over this goes to the DLQ (a larger one cannot be written)
     cleaner_max_record_bytes: int = MAX_RECORD_VALUE_BYTES

@@ -12,7 +12,7 @@ def run(settings: CleanerSettings | None = None) -> None:
     serve(
         create_app(settings),
         service="cleaner",
-        host=settings.cleaner_web_host,
-        port=settings.cleaner_web_port,
+        host=settings.cleaner_host,
+        port=settings.cleaner_port,
         log_level=settings.log_level,
     )

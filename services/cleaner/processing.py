@@ -8,8 +8,9 @@ from dataclasses import dataclass
 
 import orjson
 
-from shared.cleaning import BadRecord, Profile, clean
+from shared.cleaning import BadRecord, clean
 from shared.models import DlqEntry
+from shared.profiles import Profile
 from shared.topics import clean_topic, record_type_of
 
 

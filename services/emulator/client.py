@@ -16,12 +16,25 @@ from typing import Any
 
 import httpx
 
-from services.emulator.health import API_HEALTH
 from services.emulator.metrics import REQUESTS, RETRIES
 
 log = logging.getLogger(__name__)
 MAX_BACKOFF_SECONDS = 10.0
 FIRST_BACKOFF_SECONDS = 0.2
+
+
+class ApiHealth:
+    """Whether the ingest API took the emulator's last request (``None``: none sent yet):
+    the emulator's ``/readyz`` (app.py)."""
+
+    def __init__(self) -> None:
+        self.reached: bool | None = None
+
+    def record(self, reached: bool) -> None:
+        self.reached = reached
+
+
+API_HEALTH = ApiHealth()
 
 
 @dataclass

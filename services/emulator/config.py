@@ -20,6 +20,6 @@ class EmulatorSettings(PinpipeSettings):
     emulator_mode: Mode = "batch"  # POST /topics, PUT /streams, or both
     emulator_rate: float = 2.0  # posts per second; 0 = as fast as the API takes them
     emulator_batch_size: int = 1  # posts per request
-    emulator_metrics_port: int = 8004
-    emulator_metrics_host: str = "127.0.0.1"
+    emulator_port: int = 8004
+    emulator_host: str = "127.0.0.1"
     emulator_sent_log: Path | None = None  # append every post the API took to this JSONL file

@@ -8,10 +8,9 @@ import random
 import sys
 from pathlib import Path
 
-from services.emulator import health, poster, seed
+from services.emulator import app, poster, seed
 from services.emulator.client import Tally
 from services.emulator.config import EmulatorSettings, Mode
-from services.emulator.metrics import METRICS
 from services.emulator.source_db import connect
 from shared.logs import configure_logging
 from shared.retry import EXIT_GAVE_UP, GaveUp
@@ -68,15 +67,11 @@ def run(
     settings: EmulatorSettings,
     run_options: poster.RunOptions,
     replay: Path | None = None,
-    serve_metrics: bool = True,
+    serve_probes: bool = True,
 ) -> Tally:
     """Run the emulator until ``run_options.count`` posts, the end of ``replay``, or
     SIGTERM/SIGINT."""
     configure_logging("emulator", settings.log_level)
-    if serve_metrics:
-        health.serve(
-            settings.emulator_metrics_host, settings.emulator_metrics_port, METRICS.registry
-        )
     log.info(
         "emulator starting",
         extra={"settings": settings.redacted(), "mode": run_options.mode},
@@ -89,7 +84,7 @@ def run(
             engine, random.Random(run_options.seed), backoff=run_options.backoff
         )
     try:
-        tally = asyncio.run(poster.run(run_options, posts))
+        tally = asyncio.run(app.run(settings, run_options, posts, serve_probes))
     except GaveUp as exc:  # PINPIPE_GIVE_UP_AFTER_SECONDS passed with a dependency away
         log.error(f"emulator gave up: {exc}")
         sys.exit(EXIT_GAVE_UP)

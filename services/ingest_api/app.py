@@ -125,6 +125,6 @@ def create_app(settings: IngestSettings) -> FastAPI:
     app.add_middleware(RequestMetrics)  # outermost: counts refused requests too
     app.include_router(topics.router)
     app.include_router(streams.router)
-    app.include_router(service.router)
+    app.include_router(service.router(gateway))
     openapi.install(app)
     return app

@@ -21,8 +21,9 @@ import re
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from services.ingest_api.metrics import REJECTED
+from shared import probes
 
-OPEN_PATHS = frozenset({"/healthz", "/readyz", "/metrics", "/docs", "/redoc", "/openapi.json"})
+OPEN_PATHS = frozenset({*probes.PATHS, "/docs", "/redoc", "/openapi.json"})
 _ADMIN_PATH = re.compile(r"^/streams/[^/]+/?$")
 _ADMIN_METHODS = frozenset({"POST", "DELETE"})  # CreateStream, DeleteStream
 _FORBIDDEN = b'{"message":"Forbidden"}'

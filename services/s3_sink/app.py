@@ -4,17 +4,17 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from services.s3_sink.config import SinkSettings
+from services.s3_sink.config import S3SinkSettings
 from services.s3_sink.metrics import LOOP_RESTARTS, METRICS
-from services.s3_sink.sink import ParquetSink
+from services.s3_sink.sink import S3Sink
 from shared.http_service import loop_service_app
 
 
-def create_app(settings: SinkSettings) -> FastAPI:
+def create_app(settings: S3SinkSettings) -> FastAPI:
     lake = settings.open_lake()
     return loop_service_app(
         "pinpipe s3 sink",
-        lambda: ParquetSink(settings, lake),
+        lambda: S3Sink(settings, lake),
         METRICS.render,
         {"settings": settings.redacted()},
         settings.backoff(),

@@ -1,4 +1,8 @@
-"""Settings of the S3 sink: the only place it reads the environment."""
+"""Settings of the S3 sink: the only place it reads the environment.
+
+The S3 sink is named for the original project's (``services/s3_sink``, ``pinpipe s3-sink``,
+``PINPIPE_S3_SINK_*``, metrics ``pinpipe_s3_sink_*``, the Deployment ``s3-sink``); it writes
+wherever ``PINPIPE_LAKE_URL`` points: ``s3://`` in production, ``file://`` on a laptop."""
 
 from __future__ import annotations
 
@@ -10,13 +14,14 @@ from shared.settings import PinpipeSettings
 from shared.topics import CLEAN_TOPIC_PATTERN, RAW_TOPIC_PATTERN
 
 
-class SinkSettings(PinpipeSettings):
-    sink_group_id: str = "pinpipe-s3-sink"
-    sink_host: str = "127.0.0.1"
-    sink_port: int = 8003
-    sink_roll_bytes: int = 32 * 1024 * 1024  # roll a partition's file at this many bytes
-    sink_roll_seconds: float = 60.0  # … or when its records span this much record time
-    sink_max_open_seconds: Annotated[float, Field(gt=0, le=120)] = 60.0  # … or when open this long
-    sink_compression: str = "zstd"
-    sink_clean_topic_pattern: str = CLEAN_TOPIC_PATTERN  # topics written to the clean zone
-    sink_raw_topic_pattern: str = RAW_TOPIC_PATTERN  # topics written to the raw zone; "" = none
+class S3SinkSettings(PinpipeSettings):
+    s3_sink_group_id: str = "pinpipe-s3-sink"
+    s3_sink_host: str = "127.0.0.1"
+    s3_sink_port: int = 8003
+    s3_sink_roll_bytes: int = 32 * 1024 * 1024  # roll a partition's file at this many bytes
+    s3_sink_roll_seconds: float = 60.0  # … or when its records span this much record time
+    # … or when open this long
+    s3_sink_max_open_seconds: Annotated[float, Field(gt=0, le=120)] = 60.0
+    s3_sink_compression: str = "zstd"
+    s3_sink_clean_topic_pattern: str = CLEAN_TOPIC_PATTERN  # topics written to the clean zone
+    s3_sink_raw_topic_pattern: str = RAW_TOPIC_PATTERN  # topics written to the raw zone; "" = none

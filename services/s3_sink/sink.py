@@ -1,9 +1,9 @@
 """The sink's loop: consume raw and clean topics, buffer per partition, write Parquet files, and
 commit a partition's offset only once its file is durable. Exactly once in the lake.
 
-A partition's file rolls when it reaches ``PINPIPE_SINK_ROLL_BYTES``, when its records span
-``PINPIPE_SINK_ROLL_SECONDS`` of record time, at a day boundary, and when it has been open
-``PINPIPE_SINK_MAX_OPEN_SECONDS`` (so an idle partition's records are published within that
+A partition's file rolls when it reaches ``PINPIPE_S3_SINK_ROLL_BYTES``, when its records span
+``PINPIPE_S3_SINK_ROLL_SECONDS`` of record time, at a day boundary, and when it has been open
+``PINPIPE_S3_SINK_MAX_OPEN_SECONDS`` (so an idle partition's records are published within that
 time plus one poll, 0.5 s). File names come from start offsets.
 
 A rolled file is encoded and written by a background task (Arrow and Parquet work off the event
@@ -31,7 +31,7 @@ from aiokafka.errors import CommitFailedError, IllegalStateError
 from aiokafka.structs import ConsumerRecord
 
 from services.s3_sink import metrics as m
-from services.s3_sink.config import SinkSettings
+from services.s3_sink.config import S3SinkSettings
 from services.s3_sink.tables import Columns, Unreadable, to_lake_table
 from shared.kafka_admin import ensure_topics
 from shared.lake import Lake, Zone, relative_path
@@ -72,7 +72,7 @@ class _DropOnRevoke(ConsumerRebalanceListener):  # type: ignore[misc]  # aiokafk
     """A revoked partition's buffer is dropped: its new owner re-reads it from the committed
     offset and rewrites the same file names."""
 
-    def __init__(self, sink: ParquetSink) -> None:
+    def __init__(self, sink: S3Sink) -> None:
         self.sink = sink
 
     async def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:
@@ -88,8 +88,8 @@ class _DropOnRevoke(ConsumerRebalanceListener):  # type: ignore[misc]  # aiokafk
         log.info("partitions assigned", extra={"count": len(assigned)})
 
 
-class ParquetSink:
-    def __init__(self, settings: SinkSettings, lake: Lake) -> None:
+class S3Sink:
+    def __init__(self, settings: S3SinkSettings, lake: Lake) -> None:
         self.settings = settings
         self.kafka = settings.kafka_connection()
         self.lake = lake
@@ -100,8 +100,8 @@ class ParquetSink:
         self.producer: AIOKafkaProducer | None = None
         self.running = False  # connected to Kafka and consuming
         self.lake_reachable = False  # the last write (or the start-up check) succeeded
-        self.clean_pattern = re.compile(settings.sink_clean_topic_pattern)
-        patterns = [settings.sink_clean_topic_pattern, settings.sink_raw_topic_pattern]
+        self.clean_pattern = re.compile(settings.s3_sink_clean_topic_pattern)
+        patterns = [settings.s3_sink_clean_topic_pattern, settings.s3_sink_raw_topic_pattern]
         self.pattern = "|".join(f"(?:{p})" for p in patterns if p)
 
     @property
@@ -169,7 +169,7 @@ class ParquetSink:
     async def _start_consumer(self) -> AIOKafkaConsumer:
         consumer = AIOKafkaConsumer(
             **self.kafka.client_kwargs(),
-            group_id=self.settings.sink_group_id,
+            group_id=self.settings.s3_sink_group_id,
             client_id="pinpipe-s3-sink",
             enable_auto_commit=False,
             auto_offset_reset="earliest",
@@ -190,8 +190,8 @@ class ParquetSink:
             m.SKIPPED.labels(reason="unknown_type").inc(len(messages))
             return
         zone = self.zone_of(tp.topic)
-        roll_ms = self.settings.sink_roll_seconds * 1000
-        roll_bytes = self.settings.sink_roll_bytes
+        roll_ms = self.settings.s3_sink_roll_seconds * 1000
+        roll_bytes = self.settings.s3_sink_roll_bytes
         if self._add_whole(tp, zone, record_type, messages, roll_ms, roll_bytes):
             return
         for message in messages:
@@ -248,7 +248,7 @@ class ParquetSink:
     async def _flush_due(self) -> None:
         now = time.monotonic()
         for tp, buffer in list(self.buffers.items()):
-            if now - buffer.opened_at >= self.settings.sink_max_open_seconds:
+            if now - buffer.opened_at >= self.settings.s3_sink_max_open_seconds:
                 await self._flush(tp)
 
     async def flush_all(self) -> None:
@@ -300,7 +300,7 @@ class ParquetSink:
                 tp.partition,
                 buffer.start_offset,
             )
-            data = await asyncio.to_thread(parquet_bytes, table, self.settings.sink_compression)
+            data = await asyncio.to_thread(parquet_bytes, table, self.settings.s3_sink_compression)
             await self._write(relative, data)
             m.FILES.labels(zone=buffer.zone, type=buffer.record_type).inc()
             m.RECORDS.labels(zone=buffer.zone, type=buffer.record_type).inc(table.num_rows)

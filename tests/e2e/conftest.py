@@ -37,11 +37,11 @@ def pipeline(
         "PINPIPE_TOPIC_PREFIX": prefix,
         "PINPIPE_CLEANER_APP_ID": f"cleaner-{unique}",
         "PINPIPE_AGGREGATOR_APP_ID": f"aggregator-{unique}",
-        "PINPIPE_SINK_GROUP_ID": f"sink-{unique}",
-        "PINPIPE_SINK_MAX_OPEN_SECONDS": "2",
+        "PINPIPE_S3_SINK_GROUP_ID": f"sink-{unique}",
+        "PINPIPE_S3_SINK_MAX_OPEN_SECONDS": "2",
         # Only this test's raw topics: the broker is shared with other tests.
         "PINPIPE_CLEANER_RAW_TOPIC_PATTERN": rf"^{prefix}\.(pin|geo|user)$",
-        "PINPIPE_SINK_RAW_TOPIC_PATTERN": rf"^{prefix}\.(pin|geo|user)$",
+        "PINPIPE_S3_SINK_RAW_TOPIC_PATTERN": rf"^{prefix}\.(pin|geo|user)$",
     }
 
     def pinpipe(*args: str, timeout: float = 180) -> str:

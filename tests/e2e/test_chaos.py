@@ -48,7 +48,7 @@ from tests.servers import KafkaServer, S3Server, free_port
 
 pytestmark = pytest.mark.e2e
 S3_OUTAGE_SECONDS = 30.0
-SERVICES = ["ingest-api", "cleaner", "aggregator", "sink", "emulator"]
+SERVICES = ["ingest-api", "cleaner", "aggregator", "s3-sink", "emulator"]
 
 
 @dataclass
@@ -158,7 +158,7 @@ def stack(tmp_path: Path, unique: str) -> Iterator[Stack]:
         "PINPIPE_EMULATOR_RATE": "12",
         "PINPIPE_EMULATOR_BATCH_SIZE": "3",
         "PINPIPE_EMULATOR_SENT_LOG": str(tmp_path / "sent.jsonl"),
-        "PINPIPE_SINK_MAX_OPEN_SECONDS": "2",
+        "PINPIPE_S3_SINK_MAX_OPEN_SECONDS": "2",
         "PINPIPE_RETRY_MAX_BACKOFF_SECONDS": "3",
     }
     s3.start()
@@ -213,7 +213,7 @@ def test_the_pipeline_rides_out_overlapping_faults(stack: Stack) -> None:
             stack.restarted("kafka", stack.kill("kafka"))
         stack.more_posts(rng.randint(10, 50))
     if s3_stopped_at is not None:
-        sink_ready = stack.url("sink") + "/readyz"
+        sink_ready = stack.url("s3-sink") + "/readyz"
         wait_until(lambda: not _answers(sink_ready), timeout=60, what="the sink to see the outage")
         wait_until(
             lambda: time.monotonic() - s3_stopped_at >= S3_OUTAGE_SECONDS,
@@ -276,7 +276,7 @@ def test_the_pipeline_rides_out_overlapping_faults(stack: Stack) -> None:
     aggregates = stack.url("aggregator")
 
     def live_equals_batch() -> bool:
-        batch = run_questions(lake, list(QUESTIONS), "default")
+        batch = run_questions(lake, list(QUESTIONS), "standard")
         for name, (columns, rows) in batch.items():
             body = httpx.get(f"{aggregates}/aggregates/{name}", timeout=10).json()
             if [tuple(row[c] for c in columns) for row in body.get("rows", [])] != rows:

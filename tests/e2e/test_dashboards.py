@@ -30,7 +30,7 @@ def test_every_panel_query_returns_data(pipeline: dict[str, str]) -> None:
         return {t["labels"]["job"] for t in targets["activeTargets"] if t["health"] == "up"}
 
     wait_until(
-        lambda: scraped_jobs() == {"ingest-api", "cleaner", "aggregator", "sink"},
+        lambda: scraped_jobs() == {"ingest-api", "cleaner", "aggregator", "s3-sink"},
         timeout=30,
         what="Prometheus to scrape the four services",
     )
@@ -41,7 +41,7 @@ def test_every_panel_query_returns_data(pipeline: dict[str, str]) -> None:
         "PYTHONPATH": str(REPO_ROOT),
     }
     emulator = subprocess.Popen(
-        [sys.executable, "-m", "cli.main", "emulator", "run", "--rate", "20", "--no-metrics"],
+        [sys.executable, "-m", "cli.main", "emulator", "run", "--rate", "20", "--no-probes"],
         cwd=pipeline["tmp"],
         env=env,
         stdout=subprocess.DEVNULL,

@@ -54,7 +54,7 @@ def _run_emulator(pipeline: dict[str, str], sent_log: Path) -> None:
             "11",
             "--sent-log",
             str(sent_log),
-            "--no-metrics",
+            "--no-probes",
         ],
         cwd=pipeline["tmp"],
         env=env,
@@ -125,7 +125,7 @@ def test_counts_live_and_in_the_lake_equal_what_the_emulator_sent(
     )
 
     def live_equals_batch() -> dict[str, Any] | None:
-        batch = run_questions(settings.open_lake(), list(QUESTIONS), "default")
+        batch = run_questions(settings.open_lake(), list(QUESTIONS), "standard")
         if dict(batch["posts-per-country"][1]).get("Aruba", 0) < 15:
             return None  # the lake has not caught up with the changes yet
         for name, (columns, rows) in batch.items():

@@ -40,7 +40,7 @@ def Aggregator(broker: KafkaServer, workdir: Path, name: str, **extra: str) -> S
     # a web port whose + 10 (the internal port's default) is free too
     port = free_port((0, 10), start=24000)
     log = workdir / f"{name}.log"
-    return ServiceProcess("aggregator", env, log, "PINPIPE_AGGREGATOR_WEB_PORT", port)
+    return ServiceProcess("aggregator", env, log, "PINPIPE_AGGREGATOR_PORT", port)
 
 
 @pytest.fixture

@@ -49,9 +49,9 @@ def test_the_nine_questions_on_s3_equal_those_on_a_local_lake(
     for lake in (s3, local):
         _import_reference(lake, shared_data)
     names = list(QUESTIONS)
-    for semantics in ("legacy", "default"):
-        on_s3 = run_questions(s3, names, semantics)
-        assert on_s3 == run_questions(local, names, semantics)
+    for profile in ("legacy", "standard"):
+        on_s3 = run_questions(s3, names, profile)
+        assert on_s3 == run_questions(local, names, profile)
         assert len(on_s3["most-popular-category-per-country"][1]) > 300
 
 
@@ -63,8 +63,8 @@ def test_spark_reads_an_s3_lake_through_s3a(
     for lake in (s3, local):
         _import_reference(lake, shared_data)
     names = list(QUESTIONS)
-    on_s3 = run_questions_spark(s3, names, "default", settings)
-    by_duckdb = run_questions(local, names, "default")
+    on_s3 = run_questions_spark(s3, names, "standard", settings)
+    by_duckdb = run_questions(local, names, "standard")
     for name in names:
         assert on_s3[name][0] == by_duckdb[name][0], name
         assert sorted(on_s3[name][1]) == sorted(by_duckdb[name][1]), name

@@ -47,7 +47,7 @@ def _sample(record_type: RecordType) -> list[dict[str, Any]]:
 
 def Cleaner(env: dict[str, str], log: Path) -> ServiceProcess:
     """``pinpipe cleaner`` in a process of its own."""
-    return ServiceProcess("cleaner", env, log, "PINPIPE_CLEANER_WEB_PORT")
+    return ServiceProcess("cleaner", env, log, "PINPIPE_CLEANER_PORT")
 
 
 @pytest.fixture

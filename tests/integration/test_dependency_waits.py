@@ -110,9 +110,9 @@ def services(tmp_path: Path, unique: str) -> Iterator[tuple[dict[str, Service], 
 
 _PORT_VARIABLES = {
     "ingest-api": "PINPIPE_INGEST_PORT",
-    "cleaner": "PINPIPE_CLEANER_WEB_PORT",
-    "aggregator": "PINPIPE_AGGREGATOR_WEB_PORT",
-    "sink": "PINPIPE_SINK_PORT",
+    "cleaner": "PINPIPE_CLEANER_PORT",
+    "aggregator": "PINPIPE_AGGREGATOR_PORT",
+    "s3-sink": "PINPIPE_S3_SINK_PORT",
 }
 
 
@@ -213,7 +213,7 @@ def test_the_emulator_waits_for_its_database_and_the_ingest_api(
         **os.environ,
         "PINPIPE_SOURCE_DB_URL": str(upstream.set(port=proxy.port).render_as_string(False)),
         "PINPIPE_EMULATOR_API_URL": f"http://127.0.0.1:{api_port}",
-        "PINPIPE_EMULATOR_METRICS_PORT": str(metrics_port),
+        "PINPIPE_EMULATOR_PORT": str(metrics_port),
         "PINPIPE_EMULATOR_MODE": "both",
         "PINPIPE_EMULATOR_RATE": "20",
         "PINPIPE_RETRY_MAX_BACKOFF_SECONDS": "1",

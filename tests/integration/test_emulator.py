@@ -155,7 +155,7 @@ async def test_sigterm_finishes_the_post_in_flight_and_reports(
         str(sequence),
         "--rate",
         "20",
-        "--no-metrics",
+        "--no-probes",
         env=env,
         stdout=asyncio.subprocess.PIPE,
     )
@@ -190,7 +190,7 @@ async def test_health_endpoints_say_whether_the_api_takes_the_posts(
     env = {
         **os.environ,
         "PINPIPE_EMULATOR_API_URL": flaky.server.url,
-        "PINPIPE_EMULATOR_METRICS_PORT": str(port),
+        "PINPIPE_EMULATOR_PORT": str(port),
         "PYTHONPATH": str(REPO_ROOT),
     }
     process = await asyncio.create_subprocess_exec(

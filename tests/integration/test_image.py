@@ -74,7 +74,7 @@ def test_runs_as_non_root_without_build_tools(image: str) -> None:
     assert found[2:] == [], f"build tools in the final image: {found[2:]}"
     # CMD is --help: the CLI lists every service's command.
     usage = podman("run", "--rm", *READ_ONLY, image)
-    for command in ("ingest-api", "cleaner", "aggregator", "sink", "emulator", "query"):
+    for command in ("ingest-api", "cleaner", "aggregator", "s3-sink", "emulator", "query"):
         assert command in usage
 
 

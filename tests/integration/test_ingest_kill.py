@@ -95,7 +95,7 @@ def test_sigkill_mid_load_loses_no_acknowledged_record(
                     "5",
                     "--sent-log",
                     str(sent_log),
-                    "--no-metrics",
+                    "--no-probes",
                 ],
                 cwd=tmp_path,
                 env=env,

@@ -25,7 +25,7 @@ from services.cleaner.config import CleanerSettings
 from services.ingest_api.app import create_app as create_ingest
 from services.ingest_api.config import IngestSettings
 from services.s3_sink.app import create_app as create_sink
-from services.s3_sink.config import SinkSettings
+from services.s3_sink.config import S3SinkSettings
 from shared.kafka_admin import list_topics
 from shared.topics import RECORD_TYPES, RecordType, clean_topics
 from tests.conftest import SHARED_DATA, wait_until
@@ -206,7 +206,7 @@ def test_every_kind_of_client_connects_over_sasl_ssl_and_a_post_goes_through(
             "PINPIPE_AGGREGATOR_DATADIR": str(tmp_path / "aggregator"),
         },
         tmp_path / "aggregator.log",
-        "PINPIPE_AGGREGATOR_WEB_PORT",
+        "PINPIPE_AGGREGATOR_PORT",
     )
     processes.append(aggregator.launch())
 
@@ -222,12 +222,12 @@ def test_every_kind_of_client_connects_over_sasl_ssl_and_a_post_goes_through(
             )
         ),
         create_sink(
-            SinkSettings(
+            S3SinkSettings(
                 **common,
                 lake_url=lake_url,
-                sink_group_id=f"sink-{unique}",
-                sink_raw_topic_pattern="",
-                sink_max_open_seconds=1.0,
+                s3_sink_group_id=f"sink-{unique}",
+                s3_sink_raw_topic_pattern="",
+                s3_sink_max_open_seconds=1.0,
             )
         ),
     ):
@@ -249,7 +249,7 @@ def test_every_kind_of_client_connects_over_sasl_ssl_and_a_post_goes_through(
         assert response.json()["offsets"][0]["error_code"] is None
 
     # cleaned (transactions), then read back by the sink into the lake's clean zone
-    lake = SinkSettings(lake_url=lake_url).open_lake()
+    lake = S3SinkSettings(lake_url=lake_url).open_lake()
 
     def in_lake() -> set[str]:
         rows = zone_rows(lake, "clean", ["ind", "_topic"])
@@ -268,7 +268,7 @@ def test_every_kind_of_client_connects_over_sasl_ssl_and_a_post_goes_through(
     )
 
     # and the shared admin helper, with the same connection
-    topics = asyncio.run(list_topics(SinkSettings(**security).kafka_connection()))
+    topics = asyncio.run(list_topics(S3SinkSettings(**security).kafka_connection()))
     assert {f"{prefix}.{t}" for t in RECORD_TYPES} | set(clean_topics()) <= set(topics)
 
 
@@ -282,7 +282,7 @@ def test_a_wrong_password_keeps_services_up_and_not_ready_saying_why(
         "cleaner",
         {**env, "PINPIPE_CLEANER_APP_ID": f"cleaner-{unique}"},
         tmp_path / "cleaner.log",
-        "PINPIPE_CLEANER_WEB_PORT",
+        "PINPIPE_CLEANER_PORT",
         port=free_port(start=24500),  # launched together: ports of their own
     )
     aggregator = ServiceProcess(
@@ -293,7 +293,7 @@ def test_a_wrong_password_keeps_services_up_and_not_ready_saying_why(
             "PINPIPE_AGGREGATOR_DATADIR": str(tmp_path / "aggregator"),
         },
         tmp_path / "aggregator.log",
-        "PINPIPE_AGGREGATOR_WEB_PORT",
+        "PINPIPE_AGGREGATOR_PORT",
         port=free_port(start=26500),
     )
     for process in (cleaner, aggregator):

@@ -16,8 +16,8 @@ import pytest
 from aiokafka import AIOKafkaProducer
 from pydantic import SecretStr
 
-from services.s3_sink.config import SinkSettings
-from services.s3_sink.sink import ParquetSink
+from services.s3_sink.config import S3SinkSettings
+from services.s3_sink.sink import S3Sink
 from shared.kafka_admin import ensure_topics
 from shared.kafka_security import KafkaConnection
 from shared.lake import Lake
@@ -61,10 +61,10 @@ def _rows(lake: Lake, zone: str, record_type: str) -> list[dict[str, Any]]:
 
 
 async def _run_sink(
-    settings: SinkSettings, lake: Lake, until: Callable[[], Awaitable[bool]]
+    settings: S3SinkSettings, lake: Lake, until: Callable[[], Awaitable[bool]]
 ) -> None:
     stop = asyncio.Event()
-    sink = ParquetSink(settings, lake)
+    sink = S3Sink(settings, lake)
     task = asyncio.create_task(sink.run(stop))
     try:
         await async_wait_until(until, seconds=60, what="the lake to hold every record")
@@ -76,14 +76,14 @@ async def _run_sink(
 async def _check_sink(kafka_bootstrap: str, unique: str, lake: Lake) -> None:
     clean_topic, raw_topic = f"t{unique}.clean.geo", f"t{unique}.geo"
     await ensure_topics(KafkaConnection(kafka_bootstrap), [clean_topic, raw_topic], 2)
-    settings = SinkSettings(
+    settings = S3SinkSettings(
         kafka_bootstrap_servers=kafka_bootstrap,
-        sink_group_id=f"sink-{unique}",
+        s3_sink_group_id=f"sink-{unique}",
         lake_url=lake.url,
-        sink_clean_topic_pattern=rf"^t{unique}\.clean\.geo$",
-        sink_raw_topic_pattern=rf"^t{unique}\.geo$",
-        sink_max_open_seconds=1.0,
-        sink_roll_bytes=2_000,
+        s3_sink_clean_topic_pattern=rf"^t{unique}\.clean\.geo$",
+        s3_sink_raw_topic_pattern=rf"^t{unique}\.geo$",
+        s3_sink_max_open_seconds=1.0,
+        s3_sink_roll_bytes=2_000,
     )
     first = [(clean_topic, str(i).encode(), _geo(i)) for i in range(150)]
     raws = [(raw_topic, b"k", b'{"ind": 1, "odd": ["kept", "as received"]}')] * 5
@@ -122,7 +122,7 @@ async def _check_sink(kafka_bootstrap: str, unique: str, lake: Lake) -> None:
 async def test_file_lake_holds_every_record_once(
     kafka_bootstrap: str, unique: str, tmp_path: Path
 ) -> None:
-    lake = SinkSettings(lake_url=f"file://{tmp_path}/lake").open_lake()
+    lake = S3SinkSettings(lake_url=f"file://{tmp_path}/lake").open_lake()
     await _check_sink(kafka_bootstrap, unique, lake)
     assert not list((tmp_path / "lake").rglob(".*.tmp")), "a temporary file was left behind"
 
@@ -130,7 +130,7 @@ async def test_file_lake_holds_every_record_once(
 async def test_s3_lake_holds_every_record_once(
     kafka_bootstrap: str, unique: str, s3_server: S3Server, s3_bucket: str
 ) -> None:
-    settings = SinkSettings(
+    settings = S3SinkSettings(
         lake_url=f"s3://{s3_bucket}/lake",
         s3_endpoint_url=s3_server.endpoint,
         s3_access_key_id=SecretStr(s3_server.access_key),
@@ -144,15 +144,15 @@ async def test_an_idle_partition_is_published_within_the_bound_and_files_roll_by
 ) -> None:
     topic = f"t{unique}.clean.geo"
     await ensure_topics(KafkaConnection(kafka_bootstrap), [topic], 1)
-    lake = SinkSettings(lake_url=f"file://{tmp_path}/lake").open_lake()
-    settings = SinkSettings(
+    lake = S3SinkSettings(lake_url=f"file://{tmp_path}/lake").open_lake()
+    settings = S3SinkSettings(
         kafka_bootstrap_servers=kafka_bootstrap,
-        sink_group_id=f"sink-{unique}",
+        s3_sink_group_id=f"sink-{unique}",
         lake_url=lake.url,
-        sink_clean_topic_pattern=rf"^{topic.replace('.', '[.]')}$",
-        sink_raw_topic_pattern="",
-        sink_roll_seconds=10.0,  # record time
-        sink_max_open_seconds=3.0,  # processing time
+        s3_sink_clean_topic_pattern=rf"^{topic.replace('.', '[.]')}$",
+        s3_sink_raw_topic_pattern="",
+        s3_sink_roll_seconds=10.0,  # record time
+        s3_sink_max_open_seconds=3.0,  # processing time
     )
     producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap, acks="all")
     await producer.start()
@@ -163,7 +163,7 @@ async def test_an_idle_partition_is_published_within_the_bound_and_files_roll_by
     finally:
         await producer.stop()
     stop = asyncio.Event()
-    sink = ParquetSink(settings, lake)
+    sink = S3Sink(settings, lake)
     task = asyncio.create_task(sink.run(stop))
     try:
         # The fourth record opens a new file (10 s of record time): the first is written then.
@@ -202,14 +202,14 @@ async def test_clean_records_that_fit_no_schema_go_to_the_dlq(
 ) -> None:
     topic = f"t{unique}.clean.geo"
     await ensure_topics(KafkaConnection(kafka_bootstrap), [topic, DLQ_TOPIC], 1)
-    lake = SinkSettings(lake_url=f"file://{tmp_path}/lake").open_lake()
-    settings = SinkSettings(
+    lake = S3SinkSettings(lake_url=f"file://{tmp_path}/lake").open_lake()
+    settings = S3SinkSettings(
         kafka_bootstrap_servers=kafka_bootstrap,
-        sink_group_id=f"sink-{unique}",
+        s3_sink_group_id=f"sink-{unique}",
         lake_url=lake.url,
-        sink_clean_topic_pattern=rf"^{topic.replace('.', '[.]')}$",
-        sink_raw_topic_pattern="",
-        sink_max_open_seconds=1.0,
+        s3_sink_clean_topic_pattern=rf"^{topic.replace('.', '[.]')}$",
+        s3_sink_raw_topic_pattern="",
+        s3_sink_max_open_seconds=1.0,
     )
     bad = [b"not json", b'{"ind": "seven"}', b'{"country": "no ind"}', b'{"ind": 1, "x": 2}']
     good = [_geo(i) for i in range(10)]

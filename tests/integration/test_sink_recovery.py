@@ -84,11 +84,11 @@ def _env(kafka: str, unique: str, s3: S3Server, bucket: str) -> dict[str, str]:
         "PINPIPE_S3_ENDPOINT_URL": s3.endpoint,
         "PINPIPE_S3_ACCESS_KEY_ID": s3.access_key,
         "PINPIPE_S3_SECRET_ACCESS_KEY": s3.secret_key,
-        "PINPIPE_SINK_GROUP_ID": f"sink-{unique}",
-        "PINPIPE_SINK_CLEAN_TOPIC_PATTERN": rf"^{prefix}\.clean\.geo$",
-        "PINPIPE_SINK_RAW_TOPIC_PATTERN": rf"^{prefix}\.geo$",
-        "PINPIPE_SINK_ROLL_BYTES": str(64 * 1024),  # many files
-        "PINPIPE_SINK_MAX_OPEN_SECONDS": "2",
+        "PINPIPE_S3_SINK_GROUP_ID": f"sink-{unique}",
+        "PINPIPE_S3_SINK_CLEAN_TOPIC_PATTERN": rf"^{prefix}\.clean\.geo$",
+        "PINPIPE_S3_SINK_RAW_TOPIC_PATTERN": rf"^{prefix}\.geo$",
+        "PINPIPE_S3_SINK_ROLL_BYTES": str(64 * 1024),  # many files
+        "PINPIPE_S3_SINK_MAX_OPEN_SECONDS": "2",
         "PINPIPE_LOG_LEVEL": "INFO",
     }
 
@@ -152,9 +152,9 @@ def test_kill_9_mid_file_then_restart_leaves_every_record_once(
     total = 40_000
     asyncio.run(ensure_topics(KafkaConnection(kafka_bootstrap), topics, PARTITIONS))
     asyncio.run(produce(kafka_bootstrap, _records(unique, 0, total)))
-    group = env["PINPIPE_SINK_GROUP_ID"]
+    group = env["PINPIPE_S3_SINK_GROUP_ID"]
 
-    first = ServiceProcess("sink", env, tmp_path / "first.log", "PINPIPE_SINK_PORT").start()
+    first = ServiceProcess("s3-sink", env, tmp_path / "first.log", "PINPIPE_S3_SINK_PORT").start()
     try:
         done = wait_until(
             lambda: (
@@ -168,7 +168,7 @@ def test_kill_9_mid_file_then_restart_leaves_every_record_once(
         first.kill()  # kill -9: buffers and a file in flight are lost with the process
     assert done < 2 * total, "everything was written before the kill; use more records"
 
-    second = ServiceProcess("sink", env, tmp_path / "second.log", "PINPIPE_SINK_PORT").start()
+    second = ServiceProcess("s3-sink", env, tmp_path / "second.log", "PINPIPE_S3_SINK_PORT").start()
     try:
         wait_until(
             lambda: asyncio.run(group_committed(kafka_bootstrap, group, topics)) == 2 * total,
@@ -188,8 +188,8 @@ def test_s3_down_for_a_while_loses_nothing(
     env = _env(kafka_bootstrap, unique, own_s3, bucket)
     topics = [f"s{unique}.clean.geo", f"s{unique}.geo"]
     asyncio.run(ensure_topics(KafkaConnection(kafka_bootstrap), topics, PARTITIONS))
-    group = env["PINPIPE_SINK_GROUP_ID"]
-    sink = ServiceProcess("sink", env, tmp_path / "sink.log", "PINPIPE_SINK_PORT").start()
+    group = env["PINPIPE_S3_SINK_GROUP_ID"]
+    sink = ServiceProcess("s3-sink", env, tmp_path / "sink.log", "PINPIPE_S3_SINK_PORT").start()
     try:
         asyncio.run(produce(kafka_bootstrap, _records(unique, 0, 5_000)))
         wait_until(

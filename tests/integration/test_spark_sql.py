@@ -1,5 +1,5 @@
 """Spark SQL answers the nine questions exactly as DuckDB does, from the same SQL files over
-the same Parquet files (the reference tables imported into a lake), in both semantics."""
+the same Parquet files (the reference tables imported into a lake), in both profiles."""
 
 from __future__ import annotations
 
@@ -13,9 +13,10 @@ import pytest
 
 from batch.lake_import import import_file
 from batch.query import run_questions
-from batch.questions import QUESTIONS, Semantics
+from batch.questions import QUESTIONS
 from batch.spark import run_questions_spark
 from shared.lake import Lake, open_lake
+from shared.profiles import Profile
 from shared.topics import RECORD_TYPES
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -30,11 +31,11 @@ def lake(shared_data: Path, tmp_path_factory: pytest.TempPathFactory) -> Lake:
     return lake
 
 
-@pytest.mark.parametrize("semantics", ["legacy", "default"])
-def test_spark_and_duckdb_agree_on_every_question(lake: Lake, semantics: Semantics) -> None:
+@pytest.mark.parametrize("profile", ["legacy", "standard"])
+def test_spark_and_duckdb_agree_on_every_question(lake: Lake, profile: Profile) -> None:
     names = list(QUESTIONS)
-    spark = run_questions_spark(lake, names, semantics)
-    duck = run_questions(lake, names, semantics)
+    spark = run_questions_spark(lake, names, profile)
+    duck = run_questions(lake, names, profile)
     for name in names:
         assert spark[name][0] == duck[name][0], name
         assert sorted(spark[name][1]) == sorted(duck[name][1]), name

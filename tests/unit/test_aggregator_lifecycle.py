@@ -37,7 +37,7 @@ def test_a_failed_worker_is_restarted_in_place_with_health_failing_meanwhile(
         **os.environ,
         "PYTHONPATH": str(REPO_ROOT),
         "PINPIPE_AGGREGATOR_DATADIR": str(tmp_path),
-        "PINPIPE_AGGREGATOR_WEB_PORT": str(port),
+        "PINPIPE_AGGREGATOR_PORT": str(port),
         "PINPIPE_RETRY_MAX_BACKOFF_SECONDS": "4",
     }
     out = tmp_path / "out.jsonl"

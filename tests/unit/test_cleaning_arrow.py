@@ -22,12 +22,12 @@ from shared.cleaning import (
     PLACEHOLDERS,
     SAVE_LOCATION_PREFIX,
     BadRecord,
-    Profile,
     clean,
 )
 from shared.cleaning_arrow import RAW_ARROW_SCHEMAS, clean_arrow
 from shared.lake_schema import CLEAN_RECORD_SCHEMAS, clean_row
 from shared.models import RAW_MODELS
+from shared.profiles import Profile
 from shared.topics import RecordType
 
 SAMPLE_FILES = {"pin": "pinterest_data", "geo": "geolocation_data", "user": "user_data"}

@@ -32,7 +32,7 @@ from services.cleaner.config import CleanerSettings
 from services.emulator.config import EmulatorSettings
 from services.ingest_api.config import IngestSettings
 from services.ingest_api.stream_registry import REGISTRY_TOPIC
-from services.s3_sink.config import SinkSettings
+from services.s3_sink.config import S3SinkSettings
 from shared.settings import PinpipeSettings
 from shared.topics import DLQ_TOPIC, RECORD_TYPES, clean_topics, raw_batch_topic, raw_stream_topic
 from tests.servers import REPO_ROOT
@@ -54,7 +54,7 @@ COMMAND_SETTINGS: dict[tuple[str, ...], type[PinpipeSettings]] = {
     ("ingest-api",): IngestSettings,
     ("cleaner",): CleanerSettings,
     ("aggregator",): AggregatorSettings,
-    ("sink",): SinkSettings,
+    ("s3-sink",): S3SinkSettings,
     ("emulator", "run"): EmulatorSettings,
     ("emulator", "seed-db"): EmulatorSettings,
     ("query",): BatchSettings,
@@ -62,10 +62,10 @@ COMMAND_SETTINGS: dict[tuple[str, ...], type[PinpipeSettings]] = {
 }
 SERVES: dict[tuple[str, ...], tuple[str, str]] = {
     ("ingest-api",): ("ingest_host", "ingest_port"),
-    ("cleaner",): ("cleaner_web_host", "cleaner_web_port"),
-    ("aggregator",): ("aggregator_web_host", "aggregator_web_port"),
-    ("sink",): ("sink_host", "sink_port"),
-    ("emulator", "run"): ("emulator_metrics_host", "emulator_metrics_port"),
+    ("cleaner",): ("cleaner_host", "cleaner_port"),
+    ("aggregator",): ("aggregator_host", "aggregator_port"),
+    ("s3-sink",): ("s3_sink_host", "s3_sink_port"),
+    ("emulator", "run"): ("emulator_host", "emulator_port"),
 }
 SERVICES = ("ingest-api", "cleaner", "aggregator", "s3-sink")  # the base's, by name
 POD_IP = "10.1.2.3"
@@ -207,7 +207,7 @@ def test_commands_are_the_clis(name: str) -> None:
     for _, _, container in pinpipe_containers(docs):
         run = describe(docs, container)
         paths.add(run.path)
-    assert {("ingest-api",), ("cleaner",), ("aggregator",), ("sink",), ("query",)} <= paths
+    assert {("ingest-api",), ("cleaner",), ("aggregator",), ("s3-sink",), ("query",)} <= paths
     if name in IN_CLUSTER:
         assert {("emulator", "run"), ("emulator", "seed-db"), ("python",)} <= paths
     else:

@@ -9,7 +9,7 @@ from services.aggregator.config import AggregatorSettings
 from services.cleaner.config import CleanerSettings
 from services.emulator.config import EmulatorSettings
 from services.ingest_api.config import IngestSettings
-from services.s3_sink.config import SinkSettings
+from services.s3_sink.config import S3SinkSettings
 from tests.servers import REPO_ROOT
 
 SETTINGS = (
@@ -17,7 +17,7 @@ SETTINGS = (
     EmulatorSettings,
     CleanerSettings,
     AggregatorSettings,
-    SinkSettings,
+    S3SinkSettings,
     BatchSettings,
 )
 

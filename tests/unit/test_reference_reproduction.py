@@ -1,6 +1,6 @@
 """The original project's published tables, reproduced: its cleaned tables imported into a lake
-with ``pinpipe lake import``, the nine questions run by DuckDB with the legacy semantics, each
-answer equal to the reference CSV as a set of rows. And what the default semantics change."""
+with ``pinpipe lake import``, the nine questions run by DuckDB with the legacy profile, each
+answer equal to the reference CSV as a set of rows. And what the standard profile changes."""
 
 from __future__ import annotations
 
@@ -12,8 +12,9 @@ import pytest
 
 from batch.lake_import import import_file
 from batch.query import connect, run_questions
-from batch.questions import QUESTIONS, Semantics
+from batch.questions import QUESTIONS
 from shared.lake import Lake, open_lake
+from shared.profiles import Profile
 from shared.topics import RECORD_TYPES
 
 REFERENCE = "arekzajac_39677f2"
@@ -75,31 +76,31 @@ def test_legacy_semantics_reproduce_the_reference_table(
     assert all((c, p) in allowed for c, p, _ in expected), "the reference's pick is tied too"
 
 
-def test_the_default_semantics_count_each_post_once(reference_lake: Lake) -> None:
+def test_the_standard_profile_counts_each_post_once(reference_lake: Lake) -> None:
     names = ["users-joined-per-year-2015-2020", "most-popular-category-per-country"]
     legacy = run_questions(reference_lake, names, "legacy")
-    default = run_questions(reference_lake, names, "default")
-    con = connect(reference_lake, "default")
+    standard = run_questions(reference_lake, names, "standard")
+    con = connect(reference_lake, "standard")
     (users,) = con.execute("SELECT count(DISTINCT ind) FROM clean_user").fetchone() or (0,)
     (rows,) = con.execute("SELECT count(*) FROM clean_user").fetchone() or (0,)
-    assert users < rows, "the reference tables repeat inds: the two semantics must differ"
-    joined_default = sum(r[1] for r in default["users-joined-per-year-2015-2020"][1])
+    assert users < rows, "the reference tables repeat inds: the two profiles must differ"
+    joined_standard = sum(r[1] for r in standard["users-joined-per-year-2015-2020"][1])
     joined_legacy = sum(r[1] for r in legacy["users-joined-per-year-2015-2020"][1])
-    assert (joined_default, joined_legacy) == (users, rows)
-    # duplicates multiply joined rows in the legacy counts, never in the default ones
-    top_default = {r[0]: r[2] for r in default["most-popular-category-per-country"][1]}
+    assert (joined_standard, joined_legacy) == (users, rows)
+    # duplicates multiply joined rows in the legacy counts, never in the standard ones
+    top_standard = {r[0]: r[2] for r in standard["most-popular-category-per-country"][1]}
     top_legacy = {r[0]: r[2] for r in legacy["most-popular-category-per-country"][1]}
-    assert all(top_default[c] <= top_legacy[c] for c in top_default)
-    assert any(top_default[c] < top_legacy[c] for c in top_default)
+    assert all(top_standard[c] <= top_legacy[c] for c in top_standard)
+    assert any(top_standard[c] < top_legacy[c] for c in top_standard)
 
 
-@pytest.mark.parametrize("semantics", ["legacy", "default"])
+@pytest.mark.parametrize("profile", ["legacy", "standard"])
 def test_the_working_set_tables_answer_as_the_views_do(
-    reference_lake: Lake, semantics: Semantics
+    reference_lake: Lake, profile: Profile
 ) -> None:
     names = list(QUESTIONS)
-    together = run_questions(reference_lake, names, semantics)
+    together = run_questions(reference_lake, names, profile)
     for name in names:
-        alone = run_questions(reference_lake, [name], semantics)[name]
+        alone = run_questions(reference_lake, [name], profile)[name]
         assert together[name] == alone, name
         assert alone[1], f"{name}: no rows"

@@ -1,45 +1,27 @@
-"""Service routes, open even when API keys are configured: health, readiness, metrics."""
+"""The ingest API's probes (shared/probes.py), open even when API keys are configured."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter
 
 from services.ingest_api.metrics import METRICS
-from services.ingest_api.producer import BrokerUnavailable
-from services.ingest_api.routes.common import gateway_of
-from shared.metrics import CONTENT_TYPE
-
-router = APIRouter(tags=["service"])
+from services.ingest_api.producer import BrokerUnavailable, KafkaGateway
+from shared import probes
 
 
-@router.get("/healthz")
-async def healthz() -> dict[str, str]:
-    """Alive."""
-    return {"status": "ok"}
+def router(gateway: KafkaGateway) -> APIRouter:
+    """``/healthz`` (alive), ``/readyz`` (connected to Kafka: a metadata request answers) and
+    ``/metrics``."""
 
+    async def readiness() -> probes.Answer:
+        try:
+            if not gateway.started:
+                raise BrokerUnavailable("producer not started")
+            await gateway.refresh_metadata()
+        except BrokerUnavailable as exc:
+            return probes.not_ready(detail=str(exc))
+        return probes.ready()
 
-@router.get(
-    "/readyz",
-    responses={503: {"description": "not connected to Kafka", "model": dict[str, str]}},
-)
-async def readyz(request: Request, response: Response) -> dict[str, str]:
-    """Connected to Kafka (a metadata request answers)."""
-    gateway = gateway_of(request)
-    try:
-        if not gateway.started:
-            raise BrokerUnavailable("producer not started")
-        await gateway.refresh_metadata()
-    except BrokerUnavailable as exc:
-        response.status_code = 503
-        return {"status": "not ready", "detail": str(exc)}
-    return {"status": "ready"}
-
-
-@router.get(
-    "/metrics",
-    response_class=Response,
-    responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}}}},
-)
-async def metrics() -> Response:
-    """Prometheus metrics."""
-    return Response(METRICS.render(), media_type=CONTENT_TYPE)
+    return probes.fastapi_router(
+        probes.Probes(probes.alive, readiness, probes.render_with(METRICS.render))
+    )

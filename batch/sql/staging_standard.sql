@@ -1,4 +1,4 @@
--- Staging, default semantics: the latest record per (type, ind). "Latest" is the highest
+-- Staging, standard profile: the latest record per (type, ind). "Latest" is the highest
 -- offset: clean topics are keyed by ind, so every record of one ind sits in one partition, in
 -- arrival order. staging_common.sql then builds the views the questions read.
 CREATE OR REPLACE VIEW pins AS
