@@ -1,5 +1,5 @@
 """What the topics and streams routes share: reading a bounded JSON body, writing a JSON value
-within Kafka's limits, the metric label of a topic, the gateway."""
+within Kafka's limits, counting records by the metric label of a topic, the gateway."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import orjson
 from fastapi import Request
 
 from services.ingest_api.errors import IngestError
+from services.ingest_api.metrics import RECORDS
 from services.ingest_api.producer import KafkaGateway
 from shared.topics import MAX_RECORD_VALUE_BYTES, raw_topics
 
@@ -39,6 +40,15 @@ def over_record_limit(size: int) -> str | None:
 def topic_label(gateway: KafkaGateway, topic: str) -> str:
     """A bounded metric label: a raw topic's name, or "stream" for any stream a client made."""
     return topic if topic in raw_topics(gateway.settings.topic_prefix) else "stream"
+
+
+def count_records(gateway: KafkaGateway, topic: str, sent: int, failed: int) -> None:
+    """Count one request's ``sent`` records in ``pinpipe_ingest_api_records_total``: those
+    written (``ok``) and the ``failed`` ones (``error``)."""
+    label = topic_label(gateway, topic)
+    RECORDS.labels(topic=label, status="ok").inc(sent - failed)
+    if failed:
+        RECORDS.labels(topic=label, status="error").inc(failed)
 
 
 def gateway_of(request: Request) -> KafkaGateway:

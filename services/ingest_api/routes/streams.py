@@ -26,16 +26,15 @@ from services.ingest_api.errors import (
     StreamsJSONResponse,
     stream_not_found,
 )
-from services.ingest_api.metrics import RECORDS
 from services.ingest_api.openapi import request_body, stream_errors
 from services.ingest_api.producer import BrokerUnavailable, KafkaGateway, OutgoingRecord
 from services.ingest_api.routes.common import (
     TooDeep,
+    count_records,
     gateway_of,
     json_bytes,
     over_record_limit,
     read_json,
-    topic_label,
 )
 from services.ingest_api.stream_registry import StreamRegistry
 from shared.api_models import (
@@ -312,11 +311,7 @@ async def _put(
                     "ShardId": kinesis.shard_id(result.partition),
                 }
             )
-    failed = sum(1 for r in out if "ErrorCode" in r)
-    label = topic_label(gateway, name)
-    RECORDS.labels(topic=label, status="ok").inc(len(out) - failed)
-    if failed:
-        RECORDS.labels(topic=label, status="error").inc(failed)
+    count_records(gateway, name, len(out), sum(1 for r in out if "ErrorCode" in r))
     return out
 
 

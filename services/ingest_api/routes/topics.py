@@ -36,7 +36,6 @@ from services.ingest_api.errors import (
     ProxyError,
     ProxyJSONResponse,
 )
-from services.ingest_api.metrics import RECORDS
 from services.ingest_api.openapi import proxy_errors, request_body
 from services.ingest_api.producer import (
     PRODUCER_STATE_LOST,
@@ -46,11 +45,11 @@ from services.ingest_api.producer import (
 )
 from services.ingest_api.routes.common import (
     TooDeep,
+    count_records,
     gateway_of,
     json_bytes,
     over_record_limit,
     read_json,
-    topic_label,
 )
 from shared.api_models import ProduceOffset, ProduceRequest, ProduceResponse, TopicInfo
 from shared.topics import is_internal_topic, is_valid_topic_name
@@ -177,11 +176,7 @@ async def produce(topic: str, request: Request) -> Response:
         raise ProxyError(404, TOPIC_NOT_FOUND, "Topic not found.", "unknown_topic")
     records = _outgoing(body, media_type == BINARY_TYPE, partitions)
     offsets = [_offset(result) for result in await gateway.send_all(topic, records)]
-    failed = sum(1 for o in offsets if o.error_code)
-    label = topic_label(gateway, topic)
-    RECORDS.labels(topic=label, status="ok").inc(len(offsets) - failed)
-    if failed:
-        RECORDS.labels(topic=label, status="error").inc(failed)
+    count_records(gateway, topic, len(offsets), sum(1 for o in offsets if o.error_code))
     if offsets and all(o.error_code == RECORD_RETRIABLE_ERROR for o in offsets):
         raise broker_unavailable("no record could be written")
     response = ProduceResponse(offsets=offsets)
