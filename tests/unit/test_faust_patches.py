@@ -4,6 +4,7 @@ renamed), so that the patch is looked at again."""
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 import logging
 import random
@@ -90,12 +91,39 @@ async def test_with_the_patch_commits_keep_up_and_forget_what_they_cover() -> No
     assert len(consumer._acked[TP]) < 30 and len(consumer._acked_index[TP]) < 30
 
 
-def test_the_buffer_flush_patch_finds_what_it_replaces() -> None:
+async def _flushed_while_sending(patched: bool) -> tuple[int, int]:
+    """Three messages through a started producer buffer whose sends take a while: how many
+    had reached the producer when ``flush`` returned, of how many."""
     app = faust.App("patch-check", broker="kafka://127.0.0.1:1", autodiscover=False)
-    buffer = app.producer.buffer
-    assert callable(buffer.flush) and callable(buffer.flush_atmost) and buffer.size == 0
-    faust_patches.drain_changelog_before_commits(app)
-    assert buffer.flush.__name__ == "drain"
+    buffer: Any = app.producer.buffer
+    sent: list[Any] = []
+
+    async def slow_send(message: Any) -> None:  # the Kafka producer's send, slowed down
+        await asyncio.sleep(0.05)
+        sent.append(message)
+
+    buffer._send_pending = slow_send  # what Faust's _handle_pending awaits for each message
+    if patched:
+        faust_patches.drain_changelog_before_commits(app)
+    await buffer.start()
+    try:
+        for n in range(3):
+            buffer.put(n)
+        await buffer.flush()
+        return len(sent), 3
+    finally:
+        await buffer.stop()
+
+
+async def test_faust_alone_flushes_before_the_last_message_is_sent() -> None:
+    """Patch 1: Faust's flush returns once the buffer is empty, its last message still being
+    sent (the producer's flush that follows would not cover it)."""
+    flushed, total = await _flushed_while_sending(patched=False)
+    assert flushed < total
+
+
+async def test_with_the_patch_flush_returns_once_every_message_is_sent() -> None:
+    assert await _flushed_while_sending(patched=True) == (3, 3)
 
 
 def _web_routes(patched: bool) -> set[str]:
