@@ -3,8 +3,9 @@
 Clean zone: JSON lines of clean records (the cleaner's output) or a CSV with the clean columns
 (the reference project's export: ``List(lat, lon)`` or ``[lat, lon]`` coordinates, timestamps
 with or without an offset, empty cells as null). Raw zone: JSON lines, each line kept as the
-value bytes. The file becomes one Parquet file named as if it came from the topic
-``import.<file stem>``, partition 0, rows as offsets: importing the same file again replaces it.
+value bytes. The file's rows are committed to the zone's Delta table as if they came from the
+topic ``import.<file stem>``, partition 0, rows as offsets, dated today: importing the same file
+again replaces its rows, in one commit.
 """
 
 from __future__ import annotations
@@ -18,20 +19,25 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
-from shared.lake import Lake, Zone, relative_path
+from shared.lake import Lake, Zone, table_path
 from shared.lake_schema import CLEAN_RECORD_SCHEMAS, CLEAN_SCHEMAS, RAW_SCHEMA, parse_clean_json
-from shared.lake_writer import parquet_bytes, write_durably
+from shared.lake_tables import Compression, append, with_date
 from shared.topics import RecordType
 
 
 @dataclass(frozen=True)
 class Imported:
-    path: str
+    table: str  # its URI
+    version: int
     rows: int
 
 
 def import_file(
-    lake: Lake, zone: Zone, record_type: RecordType, source: Path, compression: str = "zstd"
+    lake: Lake,
+    zone: Zone,
+    record_type: RecordType,
+    source: Path,
+    compression: Compression = "zstd",
 ) -> Imported:
     """Write ``source`` into the lake; raise ``ValueError`` naming what does not fit."""
     if zone == "clean":
@@ -56,9 +62,16 @@ def import_file(
     schema = RAW_SCHEMA if zone == "raw" else CLEAN_SCHEMAS[record_type]
     table = pa.Table.from_arrays([*records.columns, *meta.values()], schema=schema)
     day = datetime.fromtimestamp(now_ms / 1000, UTC).date()
-    relative = relative_path(zone, record_type, day, topic, 0, 0)
-    write_durably(lake, relative, parquet_bytes(table, compression))
-    return Imported(lake.path(relative), table.num_rows)
+    relative = table_path(zone, record_type)
+    version = append(
+        lake,
+        relative,
+        with_date(table, day),
+        metadata={"pinpipe": {"import": source.name}},
+        compression=compression,
+        replace_where=f"_topic = '{topic.replace(chr(39), chr(39) * 2)}'",
+    )
+    return Imported(lake.table_uri(relative), version, table.num_rows)
 
 
 def _clean_records(record_type: RecordType, source: Path) -> pa.Table:

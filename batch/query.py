@@ -1,7 +1,7 @@
-"""Runs the analysis questions in DuckDB over the lake's clean zone (``file://`` or ``s3://``).
+"""Runs the analysis questions in DuckDB over the lake's clean tables (``file://`` or ``s3://``).
 
-``s3://`` lakes are read through the lake's fsspec filesystem registered with DuckDB, so no
-DuckDB extension is downloaded at run time.
+DuckDB scans each Delta table as the Arrow dataset delta-rs gives (the files of one table
+version, with projection and filter pushdown), so no DuckDB extension is downloaded at run time.
 """
 
 from __future__ import annotations
@@ -15,33 +15,27 @@ import duckdb
 import pyarrow as pa
 
 from batch.questions import QUESTIONS, WORKING_SET, staging_sql
-from shared.lake import Lake
+from shared.lake import Lake, table_path
 from shared.lake_schema import CLEAN_SCHEMAS
+from shared.lake_tables import AsOf, dataset, require_migrated
 from shared.profiles import Profile
 from shared.topics import RECORD_TYPES
 
 
-def _sql_string(text: str) -> str:
-    return text.replace("'", "''")
-
-
-def connect(lake: Lake, profile: Profile = "standard") -> duckdb.DuckDBPyConnection:
-    """A DuckDB connection with views ``clean_pin|geo|user`` over the lake and the staging
-    views (``pins``, ``geos``, ``users``) of ``profile`` (shared/profiles.py)."""
+def connect(
+    lake: Lake, profile: Profile = "standard", as_of: AsOf | None = None
+) -> duckdb.DuckDBPyConnection:
+    """A DuckDB connection with views ``clean_pin|geo|user`` over the lake's clean tables (their
+    latest versions, or as of a version or a time) and the staging views (``pins``, ``geos``,
+    ``users``) of ``profile`` (shared/profiles.py)."""
+    require_migrated(lake)
     con = duckdb.connect()
-    if lake.is_s3:
-        con.register_filesystem(lake.fs)
     for record_type in RECORD_TYPES:
-        pattern = lake.zone_glob("clean", record_type)
-        fs_pattern = pattern.removeprefix("s3://")
-        if lake.fs.glob(fs_pattern):
-            source = f"read_parquet('{_sql_string(pattern)}', union_by_name=true)"
-            con.execute(f"CREATE VIEW clean_{record_type} AS SELECT * FROM {source}")
-        else:  # an empty lake answers with empty results, not an error
-            con.register(
-                f"_empty_{record_type}", pa.Table.from_pylist([], schema=CLEAN_SCHEMAS[record_type])
-            )
-            con.execute(f"CREATE VIEW clean_{record_type} AS SELECT * FROM _empty_{record_type}")
+        source = dataset(lake, table_path("clean", record_type), as_of)
+        if source is None:  # an empty lake answers with empty results, not an error
+            source = pa.Table.from_pylist([], schema=CLEAN_SCHEMAS[record_type])
+        con.register(f"_clean_{record_type}", source)
+        con.execute(f"CREATE VIEW clean_{record_type} AS SELECT * FROM _clean_{record_type}")
     con.execute(staging_sql(profile))
     return con
 
@@ -57,13 +51,13 @@ def materialise_working_set(con: duckdb.DuckDBPyConnection) -> None:
 
 
 def run_questions(
-    lake: Lake, names: list[str], profile: Profile = "standard"
+    lake: Lake, names: list[str], profile: Profile = "standard", as_of: AsOf | None = None
 ) -> dict[str, tuple[list[str], list[tuple[Any, ...]]]]:
     """Column names and rows of each question's answer, over one connection."""
     unknown = [name for name in names if name not in QUESTIONS]
     if unknown:
         raise KeyError(f"unknown question {unknown[0]!r}; known: {', '.join(QUESTIONS)}")
-    con = connect(lake, profile)
+    con = connect(lake, profile, as_of)
     try:
         if len(names) > 1:
             materialise_working_set(con)

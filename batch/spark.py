@@ -1,10 +1,11 @@
 """The analysis questions on Spark SQL (``pinpipe query --engine spark``): the same SQL files as
-DuckDB, over the same Parquet files, for lakes too big for one machine. pyspark is an optional
-extra (``pip install -e '.[spark]'``); it runs locally unless ``PINPIPE_SPARK_MASTER`` says
-otherwise (:class:`batch.config.BatchSettings`).
+DuckDB, over the same Delta tables (read by delta-spark), for lakes too big for one machine.
+pyspark is an optional extra (``pip install -e '.[spark]'``); it runs locally unless
+``PINPIPE_SPARK_MASTER`` says otherwise (:class:`batch.config.BatchSettings`).
 
-An ``s3://`` lake is read as ``s3a://`` through hadoop-aws (from Maven Central by
-``infra/spark/jars.sh``; ``PINPIPE_SPARK_JARS_DIR``), path-style, with the lake's S3 settings.
+delta-spark, and for an ``s3://`` lake (read as ``s3a://``, path-style, with the lake's S3
+settings) hadoop-aws, come from Maven Central by ``infra/spark/jars.sh`` into
+``PINPIPE_SPARK_JARS_DIR``.
 
 The SQL is shared; two spellings differ and are translated here: DuckDB's
 ``CREATE OR REPLACE VIEW`` is Spark's ``CREATE OR REPLACE TEMPORARY VIEW``.
@@ -18,10 +19,13 @@ from typing import TYPE_CHECKING, Any
 
 from batch.config import BatchSettings
 from batch.questions import QUESTIONS, WORKING_SET, staging_sql
-from shared.lake import Lake
+from shared.lake import Lake, table_path
 from shared.lake_schema import CLEAN_SCHEMAS
+from shared.lake_tables import AsOf, open_table
 from shared.profiles import Profile
 from shared.topics import RECORD_TYPES, RecordType
+
+DELTA_CATALOG = "org.apache.spark.sql.delta.catalog.DeltaCatalog"
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -48,6 +52,8 @@ def spark_session(
         builder.appName(app_name)
         .master(settings.spark_master)
         .config("spark.sql.session.timeZone", "UTC")
+        .config("spark.sql.extensions", "io.delta.sql.DeltaSparkSessionExtension")
+        .config("spark.sql.catalog.spark_catalog", DELTA_CATALOG)
         .config("spark.ui.enabled", "false")
         .config("spark.ui.showConsoleProgress", str(progress).lower())
         .config("spark.pyspark.python", sys.executable)
@@ -67,7 +73,7 @@ def _statements(sql: str) -> list[str]:
     return [statement.strip() for statement in code.split(";") if statement.strip()]
 
 
-def _use_s3(spark: SparkSession, settings: BatchSettings) -> None:
+def use_s3(spark: SparkSession, settings: BatchSettings) -> None:
     """Points s3a:// at the configured S3 endpoint (path-style), for this session's reads."""
     if not any(settings.spark_jars_dir.glob("hadoop-aws-*.jar")):
         raise RuntimeError(
@@ -92,17 +98,27 @@ def _use_s3(spark: SparkSession, settings: BatchSettings) -> None:
         spark.conf.set(key, value)
 
 
-def _register_clean_views(spark: SparkSession, lake: Lake) -> None:
+def _register_clean_views(spark: SparkSession, lake: Lake, as_of: AsOf | None = None) -> None:
     from pyspark.sql.types import StructType
 
     for record_type in RECORD_TYPES:
-        pattern = lake.zone_glob("clean", record_type)
-        if lake.fs.glob(pattern.removeprefix("s3://")):
-            frame = spark.read.parquet(pattern.replace("s3://", "s3a://", 1))
+        relative = table_path("clean", record_type)
+        if open_table(lake, relative) is not None:
+            reader = spark.read.format("delta")
+            if isinstance(as_of, int):
+                reader = reader.option("versionAsOf", as_of)
+            elif as_of is not None:
+                reader = reader.option("timestampAsOf", as_of.isoformat())
+            frame = reader.load(spark_uri(lake, relative))
         else:  # an empty lake answers with empty results, as DuckDB does
             schema = StructType.fromJson(_spark_schema_json(record_type))
             frame = spark.createDataFrame([], schema)
         frame.createOrReplaceTempView(f"clean_{record_type}")
+
+
+def spark_uri(lake: Lake, relative: str) -> str:
+    """Where Spark finds a table: ``s3a://`` for an ``s3://`` lake."""
+    return lake.table_uri(relative).replace("s3://", "s3a://", 1)
 
 
 def _spark_schema_json(record_type: RecordType) -> dict[str, Any]:
@@ -134,6 +150,7 @@ def run_questions_spark(
     lake: Lake,
     names: list[str],
     profile: Profile = "standard",
+    as_of: AsOf | None = None,
     settings: BatchSettings | None = None,
 ) -> dict[str, tuple[list[str], list[tuple[Any, ...]]]]:
     """Column names and rows of each question's answer, computed by Spark SQL (``settings``:
@@ -144,8 +161,8 @@ def run_questions_spark(
     settings = settings or BatchSettings()
     spark = spark_session(settings=settings)
     if lake.is_s3:
-        _use_s3(spark, settings)
-    _register_clean_views(spark, lake)
+        use_s3(spark, settings)
+    _register_clean_views(spark, lake, as_of)
     for statement in _statements(staging_sql(profile)):
         spark.sql(statement)
     if len(names) > 1:

@@ -8,12 +8,14 @@ command only loads what it runs.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from shared.choices import Choice, one_of
+from shared.topics import SINK_GROUP_ID
 
 app = typer.Typer(
     help="pinpipe: the Pinterest data pipeline, stream-first on Kafka and Faust.",
@@ -24,8 +26,24 @@ emulator_app = typer.Typer(
     help="The data source: fill a database, post its rows.", no_args_is_help=True
 )
 app.add_typer(emulator_app, name="emulator")
-lake_app = typer.Typer(help="The lake: import files into its layout.", no_args_is_help=True)
+lake_app = typer.Typer(
+    help="The lake's Delta tables: import files, migrate a Parquet lake, compact, vacuum.",
+    no_args_is_help=True,
+)
 app.add_typer(lake_app, name="lake")
+
+
+def _as_of(text: str | None) -> int | datetime | None:
+    """``--as-of``: a version (digits) or a time (ISO 8601; naive means UTC)."""
+    if text is None or text.isdigit():
+        return None if text is None else int(text)
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError as exc:
+        raise typer.BadParameter(
+            f"--as-of takes a version (digits) or an ISO 8601 time, not {text!r}"
+        ) from exc
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def _one_of(value: str, allowed: tuple[Choice, ...], option: str) -> Choice:
@@ -218,11 +236,19 @@ def query(
     engine: Annotated[
         str, typer.Option(help="duckdb (one machine) or spark (pyspark; PINPIPE_SPARK_MASTER)")
     ] = "duckdb",
+    as_of: Annotated[
+        str | None,
+        typer.Option(
+            help="Time travel: the lake as of a time (ISO 8601, UTC unless it says) or a "
+            "version of the clean tables"
+        ),
+    ] = None,
 ) -> None:
-    """Answer the analysis questions from the lake's clean zone (DuckDB, or Spark SQL)."""
+    """Answer the analysis questions from the lake's clean tables (DuckDB, or Spark SQL)."""
     from batch.config import BatchSettings
     from batch.query import FORMATS, render, run_questions
     from batch.questions import QUESTIONS
+    from shared.lake_tables import NotMigrated
     from shared.profiles import PROFILES
 
     if name == "list":
@@ -237,7 +263,13 @@ def query(
         raise typer.BadParameter(f"unknown question {unknown[0]!r}; try `pinpipe query list`")
     if _one_of(engine, ("duckdb", "spark"), "engine") == "spark":
         from batch.spark import run_questions_spark as run_questions
-    answers = run_questions(BatchSettings().open_lake(lake), names, chosen_profile)
+    try:
+        answers = run_questions(
+            BatchSettings().open_lake(lake), names, chosen_profile, _as_of(as_of)
+        )
+    except NotMigrated as exc:
+        typer.echo(f"pinpipe query: {exc}", err=True)
+        raise typer.Exit(code=2) from exc
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
         extension = "txt" if text_format == "table" else text_format
@@ -312,7 +344,59 @@ def lake_import(
     except ValueError as exc:
         typer.echo(f"pinpipe lake import: {exc}", err=True)
         raise typer.Exit(code=2) from exc
-    typer.echo(f"{imported.rows} rows → {imported.path}")
+    typer.echo(f"{imported.rows} rows → {imported.table} (version {imported.version})")
+
+
+@lake_app.command("migrate")
+def lake_migrate(
+    lake: Annotated[str | None, typer.Option(help="Lake URL (default: PINPIPE_LAKE_URL)")] = None,
+    group: Annotated[
+        str, typer.Option(help="The S3 sink's consumer group (PINPIPE_S3_SINK_GROUP_ID)")
+    ] = SINK_GROUP_ID,
+) -> None:
+    """Turn a lake of plain Parquet files (before Delta) into its Delta tables, in place, without
+    rewriting a file; the sink's position in each topic-partition recorded in the table. Stop
+    the sink first. Re-running changes nothing."""
+    from batch.config import BatchSettings
+    from batch.migration import migrate
+
+    migrate(BatchSettings().open_lake(lake), group, report=typer.echo)
+
+
+@lake_app.command("compact")
+def lake_compact(
+    lake: Annotated[str | None, typer.Option(help="Lake URL (default: PINPIPE_LAKE_URL)")] = None,
+    target_mib: Annotated[int, typer.Option(min=1, help="Size of the merged files, MiB")] = 128,
+) -> None:
+    """Merge each table's small files into files of about --target-mib, one commit per table;
+    readers and the sink go on meanwhile."""
+    from batch.compaction import compact
+    from batch.config import BatchSettings
+
+    compact(BatchSettings().open_lake(lake), target_mib * 1024 * 1024, report=typer.echo)
+
+
+@lake_app.command("vacuum")
+def lake_vacuum(
+    lake: Annotated[str | None, typer.Option(help="Lake URL (default: PINPIPE_LAKE_URL)")] = None,
+    retention_hours: Annotated[
+        int, typer.Option(min=0, help="Keep what versions this recent need (default 7 days)")
+    ] = 168,
+    dry_run: Annotated[bool, typer.Option(help="List, do not delete")] = False,
+) -> None:
+    """Delete the files compaction (and re-imports) replaced longer ago than the retention;
+    time travel reaches back as far as it."""
+    from datetime import timedelta
+
+    from batch.compaction import vacuum
+    from batch.config import BatchSettings
+
+    vacuum(
+        BatchSettings().open_lake(lake),
+        timedelta(hours=retention_hours),
+        dry_run,
+        report=typer.echo,
+    )
 
 
 @app.command()

@@ -99,3 +99,8 @@ def record_type_of(topic: str) -> RecordType | None:
         if topic.endswith(f".{record_type}") or topic.endswith(f"-{record_type}"):
             return record_type
     return None
+
+
+# the S3 sink's consumer group by default (PINPIPE_S3_SINK_GROUP_ID), which also names its
+# transactions in the lake's tables (shared/lake_tables.py: sink_app_id)
+SINK_GROUP_ID = "pinpipe-s3-sink"

@@ -1,18 +1,23 @@
-"""The sink's loop: consume raw and clean topics, buffer per partition, write Parquet files, and
-commit a partition's offset only once its file is durable. Exactly once in the lake.
+"""The sink's loop: consume raw and clean topics, buffer per partition, and append each
+partition's records to its zone's Delta table (shared/lake_tables.py) in commits that carry the
+partition's next offset as an application transaction. Exactly once in the lake.
 
 A partition's file rolls when it reaches ``PINPIPE_S3_SINK_ROLL_BYTES``, when its records span
 ``PINPIPE_S3_SINK_ROLL_SECONDS`` of record time, at a day boundary, and when it has been open
 ``PINPIPE_S3_SINK_MAX_OPEN_SECONDS`` (so an idle partition's records are published within that
-time plus one poll, 0.5 s). File names come from start offsets.
+time plus one poll, 0.5 s).
 
-A rolled file is encoded and written by a background task (Arrow and Parquet work off the event
-loop, while consumption goes on), at most one per partition: the partition's next file waits for
-the previous one's commit. So the lake holds at most one uncommitted file per partition and it
-starts at the committed offset: a replay rewrites the same name. A revoked partition's file in
+A rolled file is encoded and committed by a background task (Arrow, Parquet and the Delta commit
+work off the event loop, while consumption goes on), at most one per partition: the partition's
+next file waits for the previous one's commit. The Kafka offset is committed after the table
+commit. A sink that stopped between the two starts from the table's own record of the partition
+(its transaction version) when that is ahead of Kafka's, so a replay commits nothing twice; a
+commit retried after an uncertain failure first checks whether the last attempt landed. A
+partition whose table says another sink wrote part of its range (two owners across a rebalance)
+stops the loop, which restarts from the committed positions. A revoked partition's file in
 flight is finished and committed before the partition is handed over. Clean-topic records that
 do not fit the clean schema go to the DLQ before the offset covering them is committed. While
-the lake is down, writes are retried with backoff; once a partition's next file is due as well,
+the lake is down, commits are retried with backoff; once a partition's next file is due as well,
 consumption stops (backpressure, not loss).
 """
 
@@ -20,22 +25,33 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import re
 import time
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 
+import pyarrow as pa
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.errors import CommitFailedError, IllegalStateError
 from aiokafka.structs import ConsumerRecord
+from deltalake.exceptions import CommitFailedError as TableCommitFailed
 
 from services.s3_sink import metrics as m
 from services.s3_sink.config import S3SinkSettings
 from services.s3_sink.tables import Columns, Unreadable, to_lake_table
 from shared.kafka_admin import ensure_topics
-from shared.lake import Lake, Zone, relative_path
-from shared.lake_writer import parquet_bytes, write_durably
+from shared.lake import Lake, Zone, table_path
+from shared.lake_tables import (
+    Offsets,
+    append,
+    committed_offset,
+    open_table,
+    require_migrated,
+    sink_app_id,
+    with_date,
+)
 from shared.models import DlqEntry
 from shared.retry import Attempts, retry
 from shared.topics import DLQ_TOPIC, RecordType, record_type_of
@@ -86,6 +102,7 @@ class _DropOnRevoke(ConsumerRebalanceListener):  # type: ignore[misc]  # aiokafk
 
     async def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
         log.info("partitions assigned", extra={"count": len(assigned)})
+        await self.sink.resume_from_tables(assigned)
 
 
 class S3Sink:
@@ -130,6 +147,7 @@ class S3Sink:
         )
         await retry("the lake", lambda: asyncio.to_thread(self.lake.check), backoff, stop=stop)
         self.lake_reachable = True
+        await asyncio.to_thread(require_migrated, self.lake)  # else appends hide the old files
         producer = await retry(
             "kafka (sink DLQ producer)", self._start_producer, backoff, stop=stop
         )
@@ -284,6 +302,39 @@ class S3Sink:
             self._write_and_commit(tp, buffer), name=f"flush {tp.topic}-{tp.partition}"
         )
 
+    def app_id(self, tp: TopicPartition) -> str:
+        return sink_app_id(self.settings.s3_sink_group_id, tp.topic, tp.partition)
+
+    def table_of(self, topic: str) -> str | None:
+        record_type = record_type_of(topic)
+        return None if record_type is None else table_path(self.zone_of(topic), record_type)
+
+    async def resume_from_tables(self, assigned: list[TopicPartition]) -> None:
+        """Seek each assigned partition to its table's transaction version where that is ahead
+        of the group's committed offset (the sink stopped between the two commits)."""
+        assert self.consumer is not None
+        tables: dict[str, list[TopicPartition]] = {}
+        for tp in assigned:
+            relative = self.table_of(tp.topic)
+            if relative is not None:
+                tables.setdefault(relative, []).append(tp)
+        for relative, tps in tables.items():
+            table = await retry(
+                "the lake (sink positions)",
+                functools.partial(asyncio.to_thread, open_table, self.lake, relative),
+                self.settings.backoff(),
+            )
+            for tp in tps:
+                in_table = committed_offset(table, self.app_id(tp))
+                in_kafka = await self.consumer.committed(tp)
+                if in_table is not None and (in_kafka is None or in_table > in_kafka):
+                    log.warning(
+                        "the table is ahead of the group's offset: resuming from the table",
+                        extra={"topic": tp.topic, "partition": tp.partition,
+                               "table": in_table, "kafka": in_kafka},
+                    )  # fmt: skip
+                    self.consumer.seek(tp, in_table)
+
     async def _write_and_commit(self, tp: TopicPartition, buffer: PartitionBuffer) -> None:
         started = time.perf_counter()
         table, unreadable = await asyncio.to_thread(
@@ -292,40 +343,65 @@ class S3Sink:
         if unreadable:
             await self._to_dlq(tp, unreadable)
         if table.num_rows:
-            relative = relative_path(
-                buffer.zone,
-                buffer.record_type,
-                buffer.day,
-                tp.topic,
-                tp.partition,
-                buffer.start_offset,
-            )
-            data = await asyncio.to_thread(parquet_bytes, table, self.settings.s3_sink_compression)
-            await self._write(relative, data)
+            relative = table_path(buffer.zone, buffer.record_type)
+            offsets = Offsets(self.app_id(tp), buffer.next_offset)
+            size = await self._append(relative, with_date(table, buffer.day), buffer, offsets)
             m.FILES.labels(zone=buffer.zone, type=buffer.record_type).inc()
             m.RECORDS.labels(zone=buffer.zone, type=buffer.record_type).inc(table.num_rows)
-            m.BYTES.labels(zone=buffer.zone).inc(len(data))
+            m.BYTES.labels(zone=buffer.zone).inc(size)
         await self._commit(tp, buffer.next_offset)
         m.FLUSH_SECONDS.labels(zone=buffer.zone).observe(time.perf_counter() - started)
 
-    async def _write(self, relative: str, data: bytes) -> None:
-        """Write until it succeeds: while the store is down, with backoff and not ready."""
+    async def _append(
+        self, relative: str, data: pa.Table, buffer: PartitionBuffer, offsets: Offsets
+    ) -> int:
+        """Commit ``data`` to the table until it is in: while the store is down, with backoff
+        and not ready. Its size in Arrow bytes."""
         failures = Attempts(self.settings.backoff(), "the lake")
         while True:
             try:
-                await asyncio.to_thread(write_durably, self.lake, relative, data)
+                await asyncio.to_thread(self._append_once, relative, data, buffer, offsets)
                 failures.succeeded()
                 self.lake_reachable = True
-                return
-            except Exception as exc:  # the store is slow or down (s3fs raises more than OSError)
+                return int(data.nbytes)
+            except OwnedElsewhere:
+                m.ERRORS.labels(reason="owned_elsewhere").inc()
+                raise
+            except Exception as exc:  # the store is slow or down (delta-rs raises its own)
                 self.lake_reachable = False
                 m.ERRORS.labels(reason=type(exc).__name__).inc()
                 delay = failures.failed(exc)
                 log.warning(
-                    "lake write failed; retrying",
-                    extra={"path": relative, "error": repr(exc), "delay": round(delay, 2)},
+                    "lake commit failed; retrying",
+                    extra={"table": relative, "error": repr(exc), "delay": round(delay, 2)},
                 )
                 await asyncio.sleep(delay)
+
+    def _append_once(
+        self, relative: str, data: pa.Table, buffer: PartitionBuffer, offsets: Offsets
+    ) -> None:
+        """One attempt, which first reads where the table has this partition: an earlier
+        attempt that landed (its response lost) is not committed again."""
+        in_table = committed_offset(open_table(self.lake, relative), offsets.app_id)
+        if in_table is not None and in_table >= offsets.next_offset:
+            return  # the last attempt landed
+        if in_table is not None and in_table > buffer.start_offset:
+            raise OwnedElsewhere(f"{offsets.app_id}: the table is at {in_table}, inside this file")
+        metadata = {"pinpipe": {"app_id": offsets.app_id, "start_offset": buffer.start_offset,
+                                "next_offset": offsets.next_offset}}  # fmt: skip
+        try:
+            append(
+                self.lake,
+                relative,
+                data,
+                offsets=[offsets],
+                metadata=metadata,
+                compression=self.settings.s3_sink_compression,
+            )
+        except TableCommitFailed as exc:
+            if "Concurrent transaction" in str(exc):  # the same app id committed meanwhile
+                raise OwnedElsewhere(f"{offsets.app_id}: {exc}") from exc
+            raise
 
     async def _commit(self, tp: TopicPartition, offset: int) -> None:
         """Commit past a durable file. A failure stops the loop: buffers of the partition may
@@ -363,6 +439,11 @@ class S3Sink:
             highwater = consumer.highwater(tp)
             if highwater is not None:
                 m.CONSUMER_LAG.labels(tp.topic, str(tp.partition)).set(max(highwater - offset, 0))
+
+
+class OwnedElsewhere(RuntimeError):
+    """Another sink committed records of a partition this sink holds (a rebalance both sides
+    of which still ran): this sink's loop stops and restarts from the committed positions."""
 
 
 async def _start_or_stop(client: AIOKafkaConsumer | AIOKafkaProducer) -> None:

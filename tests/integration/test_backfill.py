@@ -1,6 +1,6 @@
 """``pinpipe backfill`` on Spark (local): a raw zone of real sample rows (and a few bad ones)
-re-cleaned into a clean zone gives, row for row, what the stream path's cleaning gives for the
-same records; a re-run writes the same files; the date range is honoured."""
+re-cleaned into clean Delta tables gives, row for row, what the stream path's cleaning gives for
+the same records; a re-run writes the same rows; the date range is honoured."""
 
 from __future__ import annotations
 
@@ -11,16 +11,16 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-import pyarrow.parquet as pq
+import pyarrow as pa
 import pytest
 
 from batch.backfill import run_backfill
 from batch.config import BatchSettings
 from services.cleaner.processing import Cleaned, process
 from services.s3_sink.tables import Columns, raw_table
-from shared.lake import Lake, open_lake, relative_path
+from shared.lake import Lake, open_lake, table_path
 from shared.lake_schema import CLEAN_RECORD_SCHEMAS, clean_row
-from shared.lake_writer import parquet_bytes, write_durably
+from shared.lake_tables import append, open_table, with_date
 from shared.topics import RECORD_TYPES, RecordType
 
 pytestmark = pytest.mark.integration
@@ -31,7 +31,7 @@ DAYS = (date(2026, 1, 1), date(2026, 1, 2))
 
 
 def _write_raw_zone(lake: Lake, shared_data: Path) -> dict[tuple[str, int, int], bytes]:
-    """Two raw files per type (one per day), the sample split between them, bad values
+    """Two commits to each raw table (one per day), the sample split between them, bad values
     inside; returns every raw value by (topic, partition, offset)."""
     values: dict[tuple[str, int, int], bytes] = {}
     for record_type in RECORD_TYPES:
@@ -47,9 +47,9 @@ def _write_raw_zone(lake: Lake, shared_data: Path) -> dict[tuple[str, int, int],
             for i, value in enumerate(chunk):
                 columns.add(None, value, start + i, 1_767_225_600_000)
                 values[(topic, 0, start + i)] = value
-            table = raw_table(topic, 0, columns)
-            relative = relative_path("raw", record_type, day, topic, 0, start)
-            write_durably(lake, relative, parquet_bytes(table, "zstd"))
+            append(
+                lake, table_path("raw", record_type), with_date(raw_table(topic, 0, columns), day)
+            )
     return values
 
 
@@ -58,11 +58,16 @@ def _stream_path(record_type: RecordType, key: tuple[str, int, int], value: byte
     return clean_row(record_type, result.value) if isinstance(result, Cleaned) else None
 
 
-def _clean_files(lake: Lake) -> dict[str, Any]:
-    return {
-        path: pq.read_table(path)
-        for path in sorted(lake.fs.glob(lake.path("clean/*/date=*/*.parquet")))
-    }
+def _clean_tables(lake: Lake) -> dict[RecordType, pa.Table]:
+    """Each clean table's rows, in offset order."""
+    tables = {}
+    for record_type in RECORD_TYPES:
+        table = open_table(lake, table_path("clean", record_type))
+        if table is not None:
+            tables[record_type] = table.to_pyarrow_table().sort_by(
+                [("_topic", "ascending"), ("_offset", "ascending")]
+            )
+    return tables
 
 
 def test_backfill_equals_the_stream_path_and_is_idempotent(
@@ -73,7 +78,7 @@ def test_backfill_equals_the_stream_path_and_is_idempotent(
     out_url = f"file://{tmp_path}/out"
     settings = BatchSettings(spark_shuffle_partitions=2)
     results = run_backfill(settings, source.url, out_url, None, None, "standard")
-    assert len(results) == 6
+    assert [r.record_type for r in results] == list(RECORD_TYPES)
     assert sum(r.rows_in for r in results) == len(values)
     rejected: Counter[str] = Counter()
     for r in results:
@@ -81,11 +86,10 @@ def test_backfill_equals_the_stream_path_and_is_idempotent(
     assert rejected == {"not_json": 3, "not_an_object": 3, "missing_ind": 3}
 
     out = open_lake(out_url)
-    files = _clean_files(out)
-    assert len(files) == 6
+    tables = _clean_tables(out)
+    assert sorted(tables) == sorted(RECORD_TYPES)
     checked = 0
-    for path, table in files.items():
-        record_type: RecordType = path.split("/clean/")[1].split("/")[0]  # type: ignore[assignment]
+    for record_type, table in tables.items():
         record_columns = CLEAN_RECORD_SCHEMAS[record_type].names
         for row in table.to_pylist():
             key = (row["_topic"], row["_partition"], row["_offset"])
@@ -96,9 +100,10 @@ def test_backfill_equals_the_stream_path_and_is_idempotent(
 
     again = run_backfill(settings, source.url, out_url, None, None, "standard")
     assert [r.rows_out for r in again] == [r.rows_out for r in results]
-    rerun = _clean_files(out)
-    assert rerun.keys() == files.keys()
-    assert all(rerun[p].equals(files[p]) for p in files), "a re-run changed a file"
+    rerun = _clean_tables(out)
+    assert all(rerun[t].equals(tables[t]) for t in tables), "a re-run changed the rows"
+    versions = {t: open_table(out, table_path("clean", t)) for t in RECORD_TYPES}
+    assert all(v is not None and v.version() == 1 for v in versions.values())
 
 
 def test_the_command_backfills_a_date_range(shared_data: Path, tmp_path: Path) -> None:
@@ -125,10 +130,11 @@ def test_the_command_backfills_a_date_range(shared_data: Path, tmp_path: Path) -
         timeout=300,
     )
     assert result.returncode == 0, result.stderr
-    assert "backfilling 3 raw files (legacy profile)" in result.stdout
-    assert "done: 3 files" in result.stdout
-    written = sorted(source.fs.glob(source.path("clean/*/date=*/*.parquet")))
-    assert len(written) == 3 and all("/date=2026-01-02/" in p for p in written)
+    assert "(legacy profile, date >= '2026-01-02' AND date <= '2026-01-02')" in result.stdout
+    assert "done: 3 tables" in result.stdout
+    tables = _clean_tables(source)
+    assert sorted(tables) == sorted(RECORD_TYPES)
+    assert all(set(t.column("date").to_pylist()) == {"2026-01-02"} for t in tables.values())
 
 
 def test_a_bad_date_is_refused_with_a_clear_message(tmp_path: Path) -> None:

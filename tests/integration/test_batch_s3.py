@@ -63,7 +63,7 @@ def test_spark_reads_an_s3_lake_through_s3a(
     for lake in (s3, local):
         _import_reference(lake, shared_data)
     names = list(QUESTIONS)
-    on_s3 = run_questions_spark(s3, names, "standard", settings)
+    on_s3 = run_questions_spark(s3, names, "standard", settings=settings)
     by_duckdb = run_questions(local, names, "standard")
     for name in names:
         assert on_s3[name][0] == by_duckdb[name][0], name

@@ -1,0 +1,160 @@
+"""The lake's Delta tables, written and read with delta-rs (``deltalake``).
+
+- ``<zone>/<type>`` (``raw/pin`` … ``clean/user``): the records, appended by the S3 sink,
+  partitioned by ``date`` (``YYYY-MM-DD``, the UTC day of their Kafka timestamps).
+- ``posts`` (shared/posts_table.py): the latest pin, geo and user of every post.
+
+Exactly once: the sink commits a topic-partition's records together with a Delta *application
+transaction* ``(app id, version)`` (:func:`sink_app_id`; version = the next offset to read). The
+table's log keeps the latest version per app id, so a sink that restarts after a commit but
+before its Kafka offset commit starts from the table's version (:func:`committed_offset`), and
+two sinks that both believe they own a partition cannot both commit the same app id: delta-rs
+refuses the second as a concurrent transaction. On S3, commits rely on conditional writes
+(``If-None-Match: *``), as delta-rs 1.x does by default; no lock table is needed.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any, Literal
+
+import pyarrow as pa
+import pyarrow.dataset as pads
+from deltalake import CommitProperties, DeltaTable, Transaction, WriterProperties, write_deltalake
+from deltalake.exceptions import TableNotFoundError
+
+from shared.lake import LEGACY_FILES, ZONE_TABLES, Lake
+
+log = logging.getLogger(__name__)
+PARTITION_COLUMN = "date"
+# a checkpoint of the log every this many commits: opening a table replays at most this many
+CHECKPOINT_INTERVAL = "100"
+
+
+def sink_app_id(group_id: str, topic: str, partition: int) -> str:
+    """The application-transaction id of one consumer group's topic-partition."""
+    return f"{group_id}/{topic}/{partition}"
+
+
+AsOf = int | datetime  # a table version, or a point in time
+Compression = Literal["zstd", "snappy", "gzip", "none"]
+_PARQUET_CODECS: dict[Compression, Literal["ZSTD", "SNAPPY", "GZIP", "UNCOMPRESSED"]] = {
+    "zstd": "ZSTD",
+    "snappy": "SNAPPY",
+    "gzip": "GZIP",
+    "none": "UNCOMPRESSED",
+}
+
+
+def open_table(lake: Lake, relative: str, as_of: AsOf | None = None) -> DeltaTable | None:
+    """The table at ``relative`` (its latest version, or as of a version or a time), or None
+    when it does not exist yet."""
+    try:
+        table = DeltaTable(
+            lake.table_uri(relative),
+            storage_options=lake.storage_options or None,
+            version=as_of if isinstance(as_of, int) else None,
+        )
+    except TableNotFoundError:
+        return None
+    if isinstance(as_of, datetime):
+        table.load_as_version(as_of)
+    return table
+
+
+def committed_offset(table: DeltaTable | None, app_id: str) -> int | None:
+    """The next offset ``app_id`` committed to ``table`` (its transaction's version), or None."""
+    if table is None:
+        return None
+    version: int | None = table.transaction_version(app_id)
+    return version
+
+
+@dataclass(frozen=True)
+class Offsets:
+    """A sink commit's position: ``app_id`` has written every record before ``next_offset``."""
+
+    app_id: str
+    next_offset: int
+
+
+def with_date(table: pa.Table, day: date) -> pa.Table:
+    """``table`` with its partition column: every row of one sink file has one day."""
+    return table.append_column(
+        pa.field(PARTITION_COLUMN, pa.string(), nullable=False),
+        pa.repeat(pa.scalar(day.isoformat(), pa.string()), table.num_rows),
+    )
+
+
+def append(
+    lake: Lake,
+    relative: str,
+    data: pa.Table,
+    *,
+    offsets: Sequence[Offsets] = (),
+    metadata: Mapping[str, Any] | None = None,
+    compression: Compression = "zstd",
+    replace_where: str | None = None,
+) -> int:
+    """Append ``data`` to the table at ``relative`` in one commit (creating the table,
+    partitioned by ``date`` when ``data`` has it, on its first write), with ``offsets`` as
+    application transactions; the table's new version. With ``replace_where`` (a SQL
+    predicate every row of ``data`` meets), the rows that meet it are replaced instead, in the
+    same commit."""
+    transactions = [Transaction(o.app_id, o.next_offset) for o in offsets] or None
+    uri = lake.table_uri(relative)
+    options: dict[str, Any] = {
+        "partition_by": [PARTITION_COLUMN] if PARTITION_COLUMN in data.schema.names else None,
+        "storage_options": lake.storage_options or None,
+        "configuration": {"delta.checkpointInterval": CHECKPOINT_INTERVAL},
+        "writer_properties": WriterProperties(compression=_PARQUET_CODECS[compression]),
+        "commit_properties": CommitProperties(
+            custom_metadata=dict(metadata or {}), app_transactions=transactions
+        ),
+    }
+    if replace_where is None:
+        write_deltalake(uri, data, mode="append", **options)
+    else:
+        write_deltalake(uri, data, mode="overwrite", predicate=replace_where, **options)
+    table = open_table(lake, relative)
+    assert table is not None  # just written
+    return table.version()
+
+
+def dataset(lake: Lake, relative: str, as_of: AsOf | None = None) -> pads.Dataset | None:
+    """The table's files as one Arrow dataset (what DuckDB scans), or None without a table."""
+    table = open_table(lake, relative, as_of)
+    return None if table is None else table.to_pyarrow_dataset()
+
+
+def legacy_files(lake: Lake, relative: str) -> list[str]:
+    """The table folder's Parquet files of the lake before Delta (``pinpipe lake migrate``)."""
+    zone, record_type = relative.split("/")
+    return sorted(lake.fs.glob(lake.path(LEGACY_FILES.format(zone=zone, record_type=record_type))))
+
+
+def unmigrated(lake: Lake) -> list[str]:
+    """The tables whose folders hold legacy files but no Delta table yet."""
+    return [
+        relative
+        for relative in ZONE_TABLES
+        if open_table(lake, relative) is None and legacy_files(lake, relative)
+    ]
+
+
+class NotMigrated(RuntimeError):
+    """The lake still has the Parquet layout before Delta."""
+
+
+def require_migrated(lake: Lake) -> None:
+    """Raise NotMigrated, saying what to run, when a table folder holds legacy files only:
+    writing or reading the table would not see them."""
+    legacy = unmigrated(lake)
+    if legacy:
+        raise NotMigrated(
+            f"{', '.join(legacy)} in {lake.url} hold Parquet files of the lake before Delta: "
+            "run `pinpipe lake migrate` once (with the sink stopped)"
+        )
