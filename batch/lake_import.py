@@ -20,7 +20,13 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
 from shared.lake import Lake, Zone, table_path
-from shared.lake_schema import CLEAN_RECORD_SCHEMAS, CLEAN_SCHEMAS, RAW_SCHEMA, parse_clean_json
+from shared.lake_schema import (
+    CLEAN_RECORD_SCHEMAS,
+    CLEAN_SCHEMAS,
+    INGESTED_AT,
+    RAW_SCHEMA,
+    parse_clean_json,
+)
 from shared.lake_tables import Compression, append, with_date
 from shared.topics import RecordType
 
@@ -55,9 +61,9 @@ def import_file(
         "_topic": pa.repeat(pa.scalar(topic), records.num_rows),
         "_partition": pa.repeat(pa.scalar(0, pa.int32()), records.num_rows),
         "_offset": pa.array(range(records.num_rows), pa.int64()),
-        "_ingested_at": pa.repeat(pa.scalar(now_ms, pa.int64()), records.num_rows).cast(
-            pa.timestamp("ms", tz="UTC")
-        ),
+        "_ingested_at": pa.repeat(pa.scalar(now_ms, pa.int64()), records.num_rows)
+        .cast(pa.timestamp("ms", tz="UTC"))
+        .cast(INGESTED_AT),
     }
     schema = RAW_SCHEMA if zone == "raw" else CLEAN_SCHEMAS[record_type]
     table = pa.Table.from_arrays([*records.columns, *meta.values()], schema=schema)

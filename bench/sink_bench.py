@@ -31,12 +31,15 @@ import orjson
 import pyarrow.parquet as pq
 import s3fs
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from pydantic import SecretStr
 
 from bench.local_stack import ROOT, free_port, local_kafka, local_s3
 from bench.progress import sample_rows, watch_group
 from shared.cleaning import BadRecord, clean
 from shared.kafka_admin import ensure_topics
 from shared.kafka_security import KafkaConnection
+from shared.lake import ZONE_TABLES, open_lake
+from shared.lake_tables import open_table
 from shared.topics import RECORD_TYPES
 
 PARTITIONS = 4
@@ -134,7 +137,18 @@ def main() -> None:
             finally:
                 sink.terminate()
                 sink.wait(timeout=60)
-        files = sorted(fs.glob("bench/lake/*/*/date=*/*.parquet"))
+        lake = open_lake(
+            "s3://bench/lake",
+            s3_endpoint_url=s3.endpoint,
+            s3_access_key_id=SecretStr(s3.access_key),
+            s3_secret_access_key=SecretStr(s3.secret_key),
+        )
+        files = [
+            uri.removeprefix("s3://")
+            for relative in ZONE_TABLES
+            if (table := open_table(lake, relative)) is not None
+            for uri in table.file_uris()
+        ]
         parquet_bytes = sum(fs.size(f) for f in files)
         tables = []
         for path in files:

@@ -55,10 +55,6 @@ class Lake:
         """The filesystem path of a path relative to the lake root."""
         return f"{self.root}/{relative}"
 
-    def uri(self, relative: str) -> str:
-        """A URI DuckDB can read (``s3://`` needs the filesystem registered)."""
-        return f"s3://{self.path(relative)}" if self.is_s3 else self.path(relative)
-
     def check(self) -> None:
         """Raise unless the lake's store answers and its bucket (or folder) exists."""
         if self.is_s3:

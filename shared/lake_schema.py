@@ -20,11 +20,13 @@ import pyarrow.json as pajson
 from shared.records import CLEAN_COLUMNS, Column, ColumnType
 from shared.topics import RecordType
 
+INGESTED_AT = pa.timestamp("us", tz="UTC")
 META_FIELDS = [
     pa.field("_topic", pa.string(), nullable=False),
     pa.field("_partition", pa.int32(), nullable=False),
     pa.field("_offset", pa.int64(), nullable=False),
-    pa.field("_ingested_at", pa.timestamp("ms", tz="UTC"), nullable=False),
+    # Kafka's millisecond timestamp, in Delta's one timestamp unit (microseconds)
+    pa.field("_ingested_at", INGESTED_AT, nullable=False),
 ]
 # The clean zone's Arrow type of each column type: timestamps are naive UTC.
 CLEAN_ARROW_TYPES: dict[ColumnType, pa.DataType] = {

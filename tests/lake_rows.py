@@ -1,18 +1,19 @@
-"""The rows of a lake zone, every record type and date, as dicts of the columns asked for (the
+"""The rows of a lake zone, every record type, as dicts of the columns asked for (the
 end-to-end tests count offsets and contents with them)."""
 
 from __future__ import annotations
 
 from typing import Any
 
-import pyarrow.parquet as pq
+from shared.lake import Lake, Zone, table_path
+from shared.lake_tables import open_table
+from shared.topics import RECORD_TYPES
 
-from shared.lake import Lake
 
-
-def zone_rows(lake: Lake, zone: str, columns: list[str]) -> list[dict[str, Any]]:
+def zone_rows(lake: Lake, zone: Zone, columns: list[str]) -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = []
-    for path in lake.fs.glob(lake.path(f"{zone}/*/date=*/*.parquet")):
-        with lake.fs.open(path, "rb") as handle:
-            rows += pq.read_table(handle, columns=columns).to_pylist()
+    for record_type in RECORD_TYPES:
+        table = open_table(lake, table_path(zone, record_type))
+        if table is not None:
+            rows += table.to_pyarrow_dataset().to_table(columns=columns).to_pylist()
     return rows

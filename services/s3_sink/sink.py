@@ -373,7 +373,13 @@ class S3Sink:
                 delay = failures.failed(exc)
                 log.warning(
                     "lake commit failed; retrying",
-                    extra={"table": relative, "error": repr(exc), "delay": round(delay, 2)},
+                    extra={
+                        "table": relative,
+                        "app_id": offsets.app_id,
+                        "next_offset": offsets.next_offset,
+                        "error": repr(exc),
+                        "delay": round(delay, 2),
+                    },
                 )
                 await asyncio.sleep(delay)
 

@@ -13,7 +13,13 @@ from dataclasses import dataclass, field
 import pyarrow as pa
 
 from shared.lake import Zone
-from shared.lake_schema import CLEAN_RECORD_SCHEMAS, CLEAN_SCHEMAS, RAW_SCHEMA, parse_json_values
+from shared.lake_schema import (
+    CLEAN_RECORD_SCHEMAS,
+    CLEAN_SCHEMAS,
+    INGESTED_AT,
+    RAW_SCHEMA,
+    parse_json_values,
+)
 from shared.topics import RecordType
 
 
@@ -66,7 +72,7 @@ def _meta(topic: str, partition: int, columns: Columns, rows: list[int] | None) 
         pa.repeat(pa.scalar(topic, pa.string()), count),
         pa.repeat(pa.scalar(partition, pa.int32()), count),
         pa.array(offsets, pa.int64()),
-        pa.array(stamps, pa.int64()).cast(pa.timestamp("ms", tz="UTC")),
+        pa.array(stamps, pa.int64()).cast(pa.timestamp("ms", tz="UTC")).cast(INGESTED_AT),
     ]
 
 

@@ -1,4 +1,6 @@
-"""The Parquet sink against the real broker, on a file:// lake and on the real S3 server."""
+"""The S3 sink against the real broker, on a file:// lake and on the real S3 server: every
+record once in the Delta tables, the table's transactions at each partition's next offset, a
+restart that lost its Kafka offsets resuming from the table, two sinks committing at once."""
 
 from __future__ import annotations
 
@@ -11,9 +13,8 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
-import pyarrow.parquet as pq
 import pytest
-from aiokafka import AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from pydantic import SecretStr
 
 from services.s3_sink.config import S3SinkSettings
@@ -21,6 +22,7 @@ from services.s3_sink.sink import S3Sink
 from shared.kafka_admin import ensure_topics
 from shared.kafka_security import KafkaConnection
 from shared.lake import Lake
+from shared.lake_tables import dataset, open_table, sink_app_id
 from shared.models import DlqEntry
 from shared.topics import DLQ_TOPIC
 from tests.conftest import async_wait_until
@@ -53,11 +55,14 @@ async def _produce(bootstrap: str, records: list[tuple[str, bytes, bytes]]) -> N
 
 
 def _rows(lake: Lake, zone: str, record_type: str) -> list[dict[str, Any]]:
-    rows: list[dict[str, Any]] = []
-    for path in lake.fs.glob(lake.path(f"{zone}/{record_type}/date=*/*.parquet")):
-        with lake.fs.open(path, "rb") as handle:
-            rows += pq.read_table(handle).to_pylist()
-    return rows
+    table = open_table(lake, f"{zone}/{record_type}")
+    return [] if table is None else table.to_pyarrow_table().to_pylist()
+
+
+def _next_offsets(lake: Lake, relative: str, group: str, topic: str, partitions: int) -> list[Any]:
+    table = open_table(lake, relative)
+    assert table is not None
+    return [table.transaction_version(sink_app_id(group, topic, p)) for p in range(partitions)]
 
 
 async def _run_sink(
@@ -108,15 +113,18 @@ async def _check_sink(kafka_bootstrap: str, unique: str, lake: Lake) -> None:
     assert clean[0]["coordinates"] == [1.0, 2.0] and clean[0]["timestamp"].year == 2020
     raw = _rows(lake, "raw", "geo")
     assert [json.loads(r["value"]) for r in raw] == [{"ind": 1, "odd": ["kept", "as received"]}] * 5
-    assert len(lake.fs.glob(lake.path("clean/geo/date=*/*.parquet"))) > 2  # rolled by size
+    geo = open_table(lake, "clean/geo")
+    assert geo is not None and len(geo.file_uris()) > 2  # rolled by size
+    group = settings.s3_sink_group_id
+    per_partition = [sum(r["_partition"] == p for r in clean) for p in (0, 1)]
+    assert _next_offsets(lake, "clean/geo", group, clean_topic, 2) == per_partition
+    assert _next_offsets(lake, "raw/geo", group, raw_topic, 2) == [
+        sum(r["_partition"] == p for r in raw) or None for p in (0, 1)
+    ]
 
     con = duckdb.connect()
-    if lake.is_s3:
-        con.register_filesystem(lake.fs)
-    count = con.execute(
-        f"SELECT count(*) FROM read_parquet('{lake.zone_glob('clean', 'geo')}')"
-    ).fetchone()
-    assert count == (200,)
+    con.register("geo", dataset(lake, "clean/geo"))
+    assert con.execute("SELECT count(*), count(DISTINCT ind) FROM geo").fetchone() == (200, 200)
 
 
 async def test_file_lake_holds_every_record_once(
@@ -124,7 +132,6 @@ async def test_file_lake_holds_every_record_once(
 ) -> None:
     lake = S3SinkSettings(lake_url=f"file://{tmp_path}/lake").open_lake()
     await _check_sink(kafka_bootstrap, unique, lake)
-    assert not list((tmp_path / "lake").rglob(".*.tmp")), "a temporary file was left behind"
 
 
 async def test_s3_lake_holds_every_record_once(
@@ -183,11 +190,12 @@ async def test_an_idle_partition_is_published_within_the_bound_and_files_roll_by
         )
         waited = time.monotonic() - opened
         assert waited <= 3.0 + 0.5 + 1.0, f"published after {waited:.1f} s"  # + 1 s of slack
-        files = sorted(lake.fs.glob(lake.path("clean/geo/date=*/*.parquet")))
-        assert [f.rsplit("+", 1)[1] for f in files] == [
-            f"{0:020d}.parquet",
-            f"{3:020d}.parquet",
-        ], "files roll at 10 s of record time"
+        table = open_table(lake, "clean/geo")
+        assert table is not None
+        commits = [c["pinpipe"] for c in reversed(table.history()) if "pinpipe" in c]
+        assert [(c["start_offset"], c["next_offset"]) for c in commits] == [(0, 3), (3, 4)], (
+            "files roll at 10 s of record time"
+        )
     finally:
         stop.set()
         await task
@@ -224,3 +232,119 @@ async def test_clean_records_that_fit_no_schema_go_to_the_dlq(
     assert sorted(base64.b64decode(e.original_base64) for e in ours) == sorted(bad)
     assert {e.reason for e in ours} == {"unreadable_clean"}
     assert sorted(e.source_offset for e in ours) == [5, 6, 7, 8]
+
+
+def _geo_settings(kafka_bootstrap: str, unique: str, lake: Lake, topic: str) -> S3SinkSettings:
+    return S3SinkSettings(
+        kafka_bootstrap_servers=kafka_bootstrap,
+        s3_sink_group_id=f"sink-{unique}",
+        lake_url=lake.url,
+        s3_endpoint_url=lake.storage_options.get("AWS_ENDPOINT_URL"),
+        s3_access_key_id=SecretStr(lake.storage_options.get("AWS_ACCESS_KEY_ID", "")) or None,
+        s3_secret_access_key=(
+            SecretStr(lake.storage_options.get("AWS_SECRET_ACCESS_KEY", "")) or None
+        ),
+        s3_sink_clean_topic_pattern=rf"^{topic.replace('.', '[.]')}$",
+        s3_sink_raw_topic_pattern="",
+        s3_sink_max_open_seconds=1.0,
+        s3_sink_roll_bytes=4_000,
+    )
+
+
+def _offsets_once(rows: list[dict[str, Any]]) -> bool:
+    keys = [(r["_partition"], r["_offset"]) for r in rows]
+    return len(keys) == len(set(keys))
+
+
+async def test_a_sink_that_lost_its_kafka_offsets_resumes_from_the_table(
+    kafka_bootstrap: str, unique: str, tmp_path: Path
+) -> None:
+    """The sink stopped after its table commits and before (here: instead of) its Kafka
+    commits: the group's offsets are back at 0, yet the next run writes nothing twice."""
+    topic = f"t{unique}.clean.geo"
+    await ensure_topics(KafkaConnection(kafka_bootstrap), [topic], 2)
+    lake = S3SinkSettings(lake_url=f"file://{tmp_path}/lake").open_lake()
+    settings = _geo_settings(kafka_bootstrap, unique, lake, topic)
+    await _produce(kafka_bootstrap, [(topic, str(i).encode(), _geo(i)) for i in range(100)])
+    await _run_sink(settings, lake, lambda: _async(len(_rows(lake, "clean", "geo")) == 100))
+
+    rewind = AIOKafkaConsumer(bootstrap_servers=kafka_bootstrap, group_id=settings.s3_sink_group_id)
+    await rewind.start()
+    try:
+        partitions = [TopicPartition(topic, p) for p in (0, 1)]
+        rewind.assign(partitions)
+        await rewind.commit({tp: 0 for tp in partitions})
+        assert [await rewind.committed(tp) for tp in partitions] == [0, 0]
+    finally:
+        await rewind.stop()
+
+    await _produce(kafka_bootstrap, [(topic, str(i).encode(), _geo(i)) for i in range(100, 120)])
+    await _run_sink(settings, lake, lambda: _async(len(_rows(lake, "clean", "geo")) >= 120))
+    rows = _rows(lake, "clean", "geo")
+    assert len(rows) == 120 and _offsets_once(rows), "records of the table were written again"
+    assert sorted(r["ind"] for r in rows) == list(range(120))
+
+
+async def _two_sinks_at_once(kafka_bootstrap: str, unique: str, lake: Lake) -> None:
+    """Two sinks of one group share six partitions (the second joins while the first
+    commits: a rebalance) and commit to the same table at the same time."""
+    topic = f"t{unique}.clean.geo"
+    await ensure_topics(KafkaConnection(kafka_bootstrap), [topic], 6)
+    settings = _geo_settings(kafka_bootstrap, unique, lake, topic)
+    await _produce(kafka_bootstrap, [(topic, str(i).encode(), _geo(i)) for i in range(1_500)])
+    stop = asyncio.Event()
+    first, second = S3Sink(settings, lake), S3Sink(settings, lake)
+    tasks = [asyncio.create_task(first.run(stop))]
+    try:
+        await async_wait_until(
+            lambda: _async(len(_rows(lake, "clean", "geo")) > 0),
+            seconds=60,
+            what="the first sink's first commit",
+        )
+        tasks.append(asyncio.create_task(second.run(stop)))
+        await async_wait_until(
+            lambda: _async(bool(second.committed)), seconds=60, what="the second sink's commit"
+        )
+        await _produce(
+            kafka_bootstrap, [(topic, str(i).encode(), _geo(i)) for i in range(1_500, 3_000)]
+        )
+        await async_wait_until(
+            lambda: _async(len(_rows(lake, "clean", "geo")) >= 3_000),
+            seconds=120,
+            what="every record in the table",
+        )
+    finally:
+        stop.set()
+        await asyncio.gather(*tasks)
+    rows = _rows(lake, "clean", "geo")
+    assert len(rows) == 3_000 and _offsets_once(rows), "a commit was doubled"
+    assert sorted(r["ind"] for r in rows) == list(range(3_000)), "a commit was lost"
+    per_partition = [sum(r["_partition"] == p for r in rows) for p in range(6)]
+    group = settings.s3_sink_group_id
+    assert _next_offsets(lake, "clean/geo", group, topic, 6) == per_partition
+    table = open_table(lake, "clean/geo")
+    assert table is not None
+    writers = {c["pinpipe"]["app_id"] for c in table.history() if "pinpipe" in c}
+    assert len(writers) == 6
+
+
+async def test_two_sinks_commit_to_one_file_table_at_once(
+    kafka_bootstrap: str, unique: str, tmp_path: Path
+) -> None:
+    await _two_sinks_at_once(
+        kafka_bootstrap, unique, S3SinkSettings(lake_url=f"file://{tmp_path}/lake").open_lake()
+    )
+
+
+async def test_two_sinks_commit_to_one_s3_table_at_once(
+    kafka_bootstrap: str, unique: str, s3_server: S3Server, s3_bucket: str
+) -> None:
+    """On S3, concurrent commits rely on the server refusing a second PUT of one log entry
+    (``If-None-Match: *``): SeaweedFS does."""
+    lake = S3SinkSettings(
+        lake_url=f"s3://{s3_bucket}/lake",
+        s3_endpoint_url=s3_server.endpoint,
+        s3_access_key_id=SecretStr(s3_server.access_key),
+        s3_secret_access_key=SecretStr(s3_server.secret_key),
+    ).open_lake()
+    await _two_sinks_at_once(kafka_bootstrap, unique, lake)

@@ -1,6 +1,6 @@
 """The sink as a real process on a real S3 server: kill -9 in the middle of a file, and the S3
-server stopped for a while. Both times the lake ends with exactly the records of the topics,
-offsets contiguous per partition, no duplicate, every file readable by pyarrow and DuckDB."""
+server stopped for a while. Both times the lake's Delta tables end with exactly the records of
+the topics, offsets contiguous per partition, no duplicate, readable by delta-rs and DuckDB."""
 
 from __future__ import annotations
 
@@ -14,12 +14,14 @@ from typing import Any
 
 import duckdb
 import httpx
-import pyarrow.parquet as pq
 import pytest
 import s3fs
+from pydantic import SecretStr
 
 from shared.kafka_admin import ensure_topics
 from shared.kafka_security import KafkaConnection
+from shared.lake import open_lake
+from shared.lake_tables import open_table
 from tests.conftest import wait_until
 from tests.integration.conftest import group_committed, produce
 from tests.processes import ServiceProcess
@@ -97,14 +99,14 @@ def _readyz(sink: ServiceProcess) -> int:
     return httpx.get(sink.url + "/readyz", timeout=5).status_code
 
 
-def _failed_writes(log: Path) -> Counter[str]:
-    """How often the sink logged a failed write of each lake file (JSON log lines)."""
-    failed: Counter[str] = Counter()
+def _failed_writes(log: Path) -> Counter[tuple[str, str, int]]:
+    """How often the sink logged a failed commit of each file: (table, app id, next offset)."""
+    failed: Counter[tuple[str, str, int]] = Counter()
     for line in log.read_text().splitlines():
         if line.startswith("{"):
             entry = json.loads(line)
-            if entry.get("msg") == "lake write failed; retrying":
-                failed[entry["path"]] += 1
+            if entry.get("msg") == "lake commit failed; retrying":
+                failed[(entry["table"], entry["app_id"], entry["next_offset"])] += 1
     return failed
 
 
@@ -115,30 +117,30 @@ def _records(unique: str, first: int, count: int) -> list[tuple[str, bytes]]:
 
 
 def _check_lake(s3: S3Server, bucket: str, expected: int) -> None:
-    """Every file readable; exactly ``expected`` rows per zone; offsets contiguous per
+    """Each table readable; exactly ``expected`` rows per zone; offsets contiguous per
     partition, no duplicate; DuckDB counts the same."""
-    fs = _fs(s3)
+    lake = open_lake(
+        f"s3://{bucket}/lake",
+        s3_endpoint_url=s3.endpoint,
+        s3_access_key_id=SecretStr(s3.access_key),
+        s3_secret_access_key=SecretStr(s3.secret_key),
+    )
     for zone in ("clean", "raw"):
-        files = fs.glob(f"{bucket}/lake/{zone}/geo/date=*/*.parquet")
-        assert files, f"no {zone} files"
+        table = open_table(lake, f"{zone}/geo")
+        assert table is not None, f"no {zone} table"
+        data = table.to_pyarrow_dataset()
+        rows = data.to_table(columns=["_partition", "_offset"])
         offsets: dict[int, list[int]] = {}
-        for path in files:
-            with fs.open(path, "rb") as handle:
-                table = pq.read_table(handle, columns=["_partition", "_offset"])
-            for partition, offset in zip(
-                table.column("_partition").to_pylist(),
-                table.column("_offset").to_pylist(),
-                strict=True,
-            ):
-                offsets.setdefault(partition, []).append(offset)
+        for partition, offset in zip(
+            rows.column("_partition").to_pylist(), rows.column("_offset").to_pylist(), strict=True
+        ):
+            offsets.setdefault(partition, []).append(offset)
         assert sum(map(len, offsets.values())) == expected, f"{zone}: wrong number of rows"
         for partition, found in offsets.items():
             assert sorted(found) == list(range(len(found))), f"{zone} p{partition}: gap or dup"
         con = duckdb.connect()
-        con.register_filesystem(fs)
-        count = con.execute(
-            f"SELECT count(*) FROM read_parquet('s3://{bucket}/lake/{zone}/geo/*/*.parquet')"
-        ).fetchone()
+        con.register("data", data)
+        count = con.execute("SELECT count(*) FROM data").fetchone()
         assert count == (expected,), f"{zone}: DuckDB counts {count}"
 
 
@@ -205,7 +207,7 @@ def test_s3_down_for_a_while_loses_nothing(
             what="the sink to meet the outage",
         )
         assert _readyz(sink) == 503, "not ready while the lake is away"
-        # A while down: one and the same file failed again after its backoff (retried, not lost).
+        # A while down: one and the same commit failed again after its backoff (retried).
         wait_until(
             lambda: max(_failed_writes(sink.log).values(), default=0) >= RETRIES_IN_OUTAGE,
             timeout=60,

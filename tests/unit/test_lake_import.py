@@ -1,5 +1,5 @@
-"""``pinpipe lake import``: CSV and JSON lines into the lake's layout, clear errors for files
-that do not fit, and a second import of the same file replacing the first."""
+"""``pinpipe lake import``: CSV and JSON lines into the lake's Delta tables, clear errors for
+files that do not fit, and a second import of the same file replacing the first."""
 
 from __future__ import annotations
 
@@ -8,14 +8,24 @@ import sys
 from datetime import datetime
 from pathlib import Path
 
-import pyarrow.parquet as pq
+import pyarrow as pa
 import pytest
 
 from batch.lake_import import import_file
-from shared.lake import open_lake
+from shared.lake import Lake, open_lake
 from shared.lake_schema import CLEAN_SCHEMAS, RAW_SCHEMA
+from shared.lake_tables import PARTITION_COLUMN, open_table
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+def _rows(lake: Lake, relative: str) -> pa.Table:
+    """The table's rows in offset order, without its partition column (checked apart)."""
+    table = open_table(lake, relative)
+    assert table is not None
+    data = table.to_pyarrow_table().sort_by("_offset")
+    assert len(set(data.column(PARTITION_COLUMN).to_pylist())) == 1  # the day of the import
+    return data.drop_columns([PARTITION_COLUMN])
 
 
 def test_a_reference_style_csv_becomes_typed_clean_rows(tmp_path: Path) -> None:
@@ -27,19 +37,19 @@ def test_a_reference_style_csv_becomes_typed_clean_rows(tmp_path: Path) -> None:
     )
     lake = open_lake(f"file://{tmp_path}/lake")
     imported = import_file(lake, "clean", "geo", source)
-    table = pq.read_table(imported.path)
-    assert table.schema == CLEAN_SCHEMAS["geo"]
+    table = _rows(lake, "clean/geo")
+    assert table.schema.remove_metadata() == CLEAN_SCHEMAS["geo"]
     first, second = table.to_pylist()
     assert first["coordinates"] == [-42.0773, -163.698]
     assert first["timestamp"] == datetime(2018, 1, 10, 3, 28, 20)  # the offset applied
     assert second["country"] is None and second["coordinates"] == [1.5, 2.0]
     assert [first["_offset"], second["_offset"]] == [0, 1]
-    assert "/clean/geo/date=" in imported.path and imported.path.endswith(
-        f"import.geo+0+{0:020d}.parquet"
-    )
+    assert set(table.column("_topic").to_pylist()) == {"import.geo"}
+    assert imported.table == f"{tmp_path}/lake/clean/geo" and imported.version == 0
     again = import_file(lake, "clean", "geo", source)
-    assert again.path == imported.path  # the same name: a re-import replaces
-    assert len(list((tmp_path / "lake").rglob("*.parquet"))) == 1
+    assert again.version == 1
+    replaced = _rows(lake, "clean/geo")  # a re-import replaces its rows: the same, once
+    assert replaced.drop_columns(["_ingested_at"]).equals(table.drop_columns(["_ingested_at"]))
 
 
 def test_clean_json_lines_and_raw_json_lines(tmp_path: Path) -> None:
@@ -49,9 +59,9 @@ def test_clean_json_lines_and_raw_json_lines(tmp_path: Path) -> None:
     raw.write_text('{"ind": 1, "first_name": "A"}\n\n{"not": "checked"}\n')
     lake = open_lake(f"file://{tmp_path}/lake")
     assert import_file(lake, "clean", "user", clean).rows == 1
-    imported = import_file(lake, "raw", "user", raw)
-    table = pq.read_table(imported.path)
-    assert table.schema == RAW_SCHEMA
+    import_file(lake, "raw", "user", raw)
+    table = _rows(lake, "raw/user")
+    assert table.schema.remove_metadata() == RAW_SCHEMA
     assert table.column("value").to_pylist() == [
         b'{"ind": 1, "first_name": "A"}',
         b'{"not": "checked"}',
