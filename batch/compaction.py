@@ -19,10 +19,12 @@ from datetime import timedelta
 
 from deltalake import CommitProperties, DeltaTable
 
+from batch.posts_table import POSTS
 from shared.lake import ZONE_TABLES, Lake
 from shared.lake_tables import open_table
 
 DEFAULT_TARGET_BYTES = 128 * 1024 * 1024
+LAKE_TABLES = (*ZONE_TABLES, POSTS)  # every table of the lake
 DEFAULT_RETENTION = timedelta(days=7)
 
 
@@ -48,7 +50,7 @@ def file_count(table: DeltaTable) -> int:
 def compact(
     lake: Lake,
     target_bytes: int = DEFAULT_TARGET_BYTES,
-    tables: tuple[str, ...] = ZONE_TABLES,
+    tables: tuple[str, ...] = LAKE_TABLES,
     report: Callable[[str], None] = print,
 ) -> list[Compacted]:
     """Compact each table of ``tables`` that exists; what each went from and to."""
@@ -76,7 +78,7 @@ def vacuum(
     lake: Lake,
     retention: timedelta = DEFAULT_RETENTION,
     dry_run: bool = False,
-    tables: tuple[str, ...] = ZONE_TABLES,
+    tables: tuple[str, ...] = LAKE_TABLES,
     report: Callable[[str], None] = print,
 ) -> list[Vacuumed]:
     """Delete the files no version of the last ``retention`` needs, in each table."""

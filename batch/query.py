@@ -14,12 +14,13 @@ from typing import Any, Literal, get_args
 import duckdb
 import pyarrow as pa
 
+from batch.posts_table import POSTS, newer_records, watermark
 from batch.questions import QUESTIONS, WORKING_SET, staging_sql
 from shared.lake import Lake, table_path
 from shared.lake_schema import CLEAN_SCHEMAS
-from shared.lake_tables import AsOf, dataset, require_migrated
+from shared.lake_tables import AsOf, dataset, open_table, require_migrated
 from shared.profiles import Profile
-from shared.topics import RECORD_TYPES
+from shared.topics import RECORD_TYPES, RecordType
 
 
 def connect(
@@ -27,17 +28,29 @@ def connect(
 ) -> duckdb.DuckDBPyConnection:
     """A DuckDB connection with views ``clean_pin|geo|user`` over the lake's clean tables (their
     latest versions, or as of a version or a time) and the staging views (``pins``, ``geos``,
-    ``users``) of ``profile`` (shared/profiles.py)."""
+    ``users``) of ``profile`` (shared/profiles.py). The standard profile reads the ``posts``
+    table and the clean records added since its refresh when there is one
+    (batch/posts_table.py), every clean record otherwise: the same answers."""
     require_migrated(lake)
     con = duckdb.connect()
     for record_type in RECORD_TYPES:
         source = dataset(lake, table_path("clean", record_type), as_of)
-        if source is None:  # an empty lake answers with empty results, not an error
-            source = pa.Table.from_pylist([], schema=CLEAN_SCHEMAS[record_type])
-        con.register(f"_clean_{record_type}", source)
+        con.register(f"_clean_{record_type}", _empty(record_type) if source is None else source)
         con.execute(f"CREATE VIEW clean_{record_type} AS SELECT * FROM _clean_{record_type}")
-    con.execute(staging_sql(profile))
+    posts = open_table(lake, POSTS, as_of) if profile == "standard" else None
+    if posts is not None:
+        con.register("posts", posts.to_pyarrow_dataset())
+        newer, _ = newer_records(lake, watermark(posts), as_of)
+        for record_type in RECORD_TYPES:
+            added = newer.get(record_type)
+            con.register(f"new_{record_type}", _empty(record_type) if added is None else added)
+    con.execute(staging_sql(profile, over_posts=posts is not None))
     return con
+
+
+def _empty(record_type: RecordType) -> pa.Table:
+    """A clean table not written yet reads as empty: answers are empty, not errors."""
+    return CLEAN_SCHEMAS[record_type].empty_table()
 
 
 def materialise_working_set(con: duckdb.DuckDBPyConnection) -> None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from importlib import resources
 
+from batch import posts_table
 from shared import questions as catalogue
 from shared.profiles import PROFILES, Profile
 
@@ -69,8 +70,13 @@ def read_sql(name: str) -> str:
     return resources.files("batch").joinpath("sql", name).read_text(encoding="utf-8")
 
 
-def staging_sql(profile: Profile) -> str:
-    """The staging views of ``profile`` (shared/profiles.py), then what both share."""
+def staging_sql(profile: Profile, over_posts: bool = False) -> str:
+    """The staging views of ``profile`` (shared/profiles.py), then what both share. With
+    ``over_posts``, the standard profile's views read the ``posts`` table and the clean records
+    added since it was refreshed (batch/posts_table.py), not every clean record."""
     if profile not in PROFILES:
         raise ValueError(f"unknown profile {profile!r}: {', '.join(PROFILES)}")
-    return read_sql(f"staging_{profile}.sql") + "\n" + read_sql("staging_common.sql")
+    if over_posts and profile != "standard":
+        raise ValueError("only the standard profile reads the posts table")
+    staged = posts_table.staging_sql() if over_posts else read_sql(f"staging_{profile}.sql")
+    return staged + "\n" + read_sql("staging_common.sql")

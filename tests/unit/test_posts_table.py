@@ -1,0 +1,165 @@
+"""The ``posts`` table (batch/posts_table.py): the standard profile's answers are the same
+whether the queries read every clean record, a fresh ``posts`` table, or a stale one plus the
+records added since; a refresh reads only what was added; time travel answers as the lake was.
+And the lake's upkeep: compaction leaves few files and the same rows, vacuum removes what it
+replaced, migration turns a Parquet lake into the tables once."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from batch.compaction import compact, vacuum
+from batch.migration import migrate
+from batch.posts_table import POSTS, refresh, watermark
+from batch.query import run_questions
+from batch.questions import QUESTIONS
+from services.s3_sink.tables import Columns, clean_table
+from shared.lake import Lake, open_lake, table_path
+from shared.lake_tables import (
+    NotMigrated,
+    append,
+    open_table,
+    require_migrated,
+    sink_app_id,
+    with_date,
+)
+from shared.topics import RECORD_TYPES, clean_topic
+from tests.posts_stream import Stream, posts_stream
+
+Answers = dict[str, tuple[list[str], list[Any]]]
+DAY = dt.date(2026, 1, 1)
+
+
+def _write(lake: Lake, stream: Stream, first_offset: int) -> None:
+    """The stream's records as the sink commits them: one commit per type, offsets in stream
+    order from ``first_offset`` (one partition: later records have higher offsets)."""
+    for record_type in RECORD_TYPES:
+        columns = Columns()
+        for n, (t, record) in enumerate(stream):
+            if t == record_type:
+                columns.add(None, orjson.dumps(record), first_offset + n, 1_767_225_600_000)
+        if len(columns):
+            table, unreadable = clean_table(record_type, clean_topic(record_type), 0, columns)
+            assert not unreadable
+            append(lake, table_path("clean", record_type), with_date(table, DAY))
+
+
+def _answers(lake: Lake) -> Answers:
+    return run_questions(lake, list(QUESTIONS), "standard")
+
+
+def test_answers_do_not_depend_on_how_fresh_posts_is(tmp_path: Path) -> None:
+    stream = posts_stream(share=0.5)
+    cut = int(len(stream) * 0.7)  # the later part holds repeats and changed re-posts
+    plain, with_posts = open_lake(f"file://{tmp_path}/plain"), open_lake(f"file://{tmp_path}/p")
+    for lake in (plain, with_posts):
+        _write(lake, stream[:cut], 0)
+    refreshed = refresh(with_posts, report=lambda line: None)
+    assert refreshed.version == 0 and refreshed.records == cut
+    assert _answers(with_posts) == _answers(plain)
+
+    for lake in (plain, with_posts):
+        _write(lake, stream[cut:], cut)
+    expected = _answers(plain)
+    stale = _answers(with_posts)  # posts covers 70%: the rest comes from the clean tables
+    assert stale == expected
+    again = refresh(with_posts, report=lambda line: None)
+    assert again.records == len(stream) - cut, "a refresh reads only what was added"
+    assert again.posts_changed > 0
+    assert _answers(with_posts) == expected
+    posts = open_table(with_posts, POSTS)
+    assert posts is not None
+    assert watermark(posts) == {table_path("clean", t): 1 for t in RECORD_TYPES}
+    assert refresh(with_posts, report=lambda line: None).version is None  # nothing new
+
+
+def test_time_travel_answers_as_the_lake_was(tmp_path: Path) -> None:
+    stream = posts_stream(share=0.3)
+    cut = len(stream) // 2
+    lake = open_lake(f"file://{tmp_path}/lake")
+    _write(lake, stream[:cut], 0)
+    refresh(lake, report=lambda line: None)
+    before = _answers(lake)
+    table = open_table(lake, table_path("clean", "pin"))
+    assert table is not None
+    moment = dt.datetime.fromtimestamp(table.history(1)[0]["timestamp"] / 1000, dt.UTC)
+    _write(lake, stream[cut:], cut)
+    refresh(lake, report=lambda line: None)
+    assert _answers(lake) != before
+    as_of_version = run_questions(lake, list(QUESTIONS), "standard", as_of=0)
+    as_of_time = run_questions(
+        lake, list(QUESTIONS), "standard", as_of=moment + dt.timedelta(milliseconds=1)
+    )
+    assert as_of_version == before
+    assert as_of_time == before
+
+
+def test_compaction_leaves_few_files_and_the_same_rows_and_vacuum_removes_the_rest(
+    tmp_path: Path,
+) -> None:
+    lake = open_lake(f"file://{tmp_path}/lake")
+    relative = table_path("clean", "geo")
+    record = {"ind": 0, "country": "Aruba", "coordinates": [1.0, 2.0], "timestamp": None}
+    for n in range(200):  # 200 commits of one small file each
+        columns = Columns()
+        columns.add(None, orjson.dumps({**record, "ind": n}), n, 1_767_225_600_000)
+        table, _ = clean_table("geo", "pinpipe.clean.geo", 0, columns)
+        append(lake, relative, with_date(table, DAY))
+    geo = open_table(lake, relative)
+    assert geo is not None and len(geo.file_uris()) == 200
+    rows = geo.to_pyarrow_table().sort_by("ind")
+    (done,) = compact(lake, tables=(relative,), report=lambda line: None)
+    assert (done.files_before, done.files_after) == (200, 1)
+    geo = open_table(lake, relative)
+    assert geo is not None
+    assert geo.to_pyarrow_table().sort_by("ind").equals(rows)
+    data_files = tmp_path / "lake" / "clean" / "geo"
+    assert len(list(data_files.glob("date=*/*.parquet"))) == 201  # kept until a vacuum
+    (vacuumed,) = vacuum(lake, dt.timedelta(0), tables=(relative,), report=lambda line: None)
+    assert vacuumed.files_deleted == 200
+    assert len(list(data_files.glob("date=*/*.parquet"))) == 1
+    geo = open_table(lake, relative)
+    assert geo is not None and geo.to_pyarrow_table().sort_by("ind").equals(rows)
+
+
+def _legacy_lake(root: Path) -> None:
+    """Two files of the layout before Delta, the sink's names: one partition, offsets 0-9."""
+    record = {"ind": 1, "country": "Aruba", "coordinates": [1.0, 2.0], "timestamp": None}
+    for start in (0, 5):
+        columns = Columns()
+        for offset in range(start, start + 5):
+            columns.add(None, orjson.dumps({**record, "ind": offset}), offset, 1_767_225_600_000)
+        table, _ = clean_table("geo", "pinpipe.clean.geo", 0, columns)
+        folder = root / "clean" / "geo" / "date=2026-01-01"
+        folder.mkdir(parents=True, exist_ok=True)
+        pq.write_table(table, folder / f"pinpipe.clean.geo+0+{start:020d}.parquet")
+
+
+def test_migration_makes_the_tables_once_and_records_the_sink_positions(tmp_path: Path) -> None:
+    _legacy_lake(tmp_path / "lake")
+    lake = open_lake(f"file://{tmp_path}/lake")
+    with pytest.raises(NotMigrated, match="pinpipe lake migrate"):
+        require_migrated(lake)
+    with pytest.raises(NotMigrated):
+        _answers(lake)
+    (done,) = migrate(lake, "group", report=lambda line: None)
+    assert (done.table, done.converted_files, done.positions_recorded) == ("clean/geo", 2, 1)
+    require_migrated(lake)
+    geo = open_table(lake, "clean/geo")
+    assert geo is not None
+    assert geo.transaction_version(sink_app_id("group", "pinpipe.clean.geo", 0)) == 10
+    assert sorted(geo.to_pyarrow_table().column("ind").to_pylist()) == list(range(10))
+    assert _answers(lake)["posts-per-country"][1] == [("Aruba", 10)]  # the queries read them
+    version = geo.version()
+    (again,) = migrate(lake, "group", report=lambda line: None)
+    assert (again.converted_files, again.positions_recorded) == (0, 0)
+    geo = open_table(lake, "clean/geo")
+    assert geo is not None and geo.version() == version, "a second migration changed the table"
+    assert pa.table(geo.get_add_actions(flatten=True)).num_rows == 2  # the files, not copies
