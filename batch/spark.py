@@ -17,7 +17,10 @@ import os
 import sys
 from typing import TYPE_CHECKING, Any
 
+import pyarrow.dataset as pads
+
 from batch.config import BatchSettings
+from batch.posts_table import POSTS, newer_records, watermark
 from batch.questions import QUESTIONS, WORKING_SET, staging_sql
 from shared.lake import Lake, table_path
 from shared.lake_schema import CLEAN_SCHEMAS
@@ -98,22 +101,48 @@ def use_s3(spark: SparkSession, settings: BatchSettings) -> None:
         spark.conf.set(key, value)
 
 
-def _register_clean_views(spark: SparkSession, lake: Lake, as_of: AsOf | None = None) -> None:
-    from pyspark.sql.types import StructType
+def _read_delta(spark: SparkSession, lake: Lake, relative: str, as_of: AsOf | None) -> Any:
+    reader = spark.read.format("delta")
+    if isinstance(as_of, int):
+        reader = reader.option("versionAsOf", as_of)
+    elif as_of is not None:
+        reader = reader.option("timestampAsOf", as_of.isoformat())
+    return reader.load(spark_uri(lake, relative))
 
+
+def _empty(spark: SparkSession, record_type: RecordType) -> Any:
+    """An empty frame of the clean schema: an empty lake answers with empty results."""
+    from pyspark.sql.pandas.types import from_arrow_schema
+
+    return spark.createDataFrame([], from_arrow_schema(CLEAN_SCHEMAS[record_type]))
+
+
+def _register_clean_views(spark: SparkSession, lake: Lake, as_of: AsOf | None = None) -> None:
     for record_type in RECORD_TYPES:
         relative = table_path("clean", record_type)
         if open_table(lake, relative) is not None:
-            reader = spark.read.format("delta")
-            if isinstance(as_of, int):
-                reader = reader.option("versionAsOf", as_of)
-            elif as_of is not None:
-                reader = reader.option("timestampAsOf", as_of.isoformat())
-            frame = reader.load(spark_uri(lake, relative))
-        else:  # an empty lake answers with empty results, as DuckDB does
-            schema = StructType.fromJson(_spark_schema_json(record_type))
-            frame = spark.createDataFrame([], schema)
+            frame = _read_delta(spark, lake, relative, as_of)
+        else:
+            frame = _empty(spark, record_type)
         frame.createOrReplaceTempView(f"clean_{record_type}")
+
+
+def _register_posts_views(spark: SparkSession, lake: Lake, as_of: AsOf | None = None) -> bool:
+    """``posts`` and ``new_pin|geo|user`` (the clean records added since its refresh) as
+    batch/query.py has them; False without a posts table."""
+    posts = open_table(lake, POSTS, as_of)
+    if posts is None:
+        return False
+    _read_delta(spark, lake, POSTS, as_of).createOrReplaceTempView("posts")
+    newer, _ = newer_records(lake, watermark(posts), as_of)
+    for record_type in RECORD_TYPES:
+        data = newer.get(record_type)
+        paths = []
+        if isinstance(data, pads.FileSystemDataset):
+            paths = [_file_uri(lake, fragment.path) for fragment in data.get_fragments()]
+        frame = spark.read.parquet(*paths) if paths else _empty(spark, record_type)
+        frame.createOrReplaceTempView(f"new_{record_type}")
+    return True
 
 
 def spark_uri(lake: Lake, relative: str) -> str:
@@ -121,20 +150,9 @@ def spark_uri(lake: Lake, relative: str) -> str:
     return lake.table_uri(relative).replace("s3://", "s3a://", 1)
 
 
-def _spark_schema_json(record_type: RecordType) -> dict[str, Any]:
-    """The clean schema in Spark's JSON form (for empty views)."""
-    kinds = {"int64": "long", "int32": "integer", "string": "string", "double": "double"}
-    fields = []
-    for field in CLEAN_SCHEMAS[record_type]:
-        text = str(field.type)
-        if text.startswith("list<"):
-            kind: Any = {"type": "array", "elementType": "double", "containsNull": True}
-        elif text.startswith("timestamp"):
-            kind = "timestamp" if "tz=" in text else "timestamp_ntz"
-        else:
-            kind = kinds[text]
-        fields.append({"name": field.name, "type": kind, "nullable": True, "metadata": {}})
-    return {"type": "struct", "fields": fields}
+def _file_uri(lake: Lake, path: str) -> str:
+    """A data file's path as delta-rs' dataset gives it, as Spark reads it."""
+    return f"s3a://{path}" if lake.is_s3 else path
 
 
 def _cache_working_set(spark: SparkSession) -> None:
@@ -163,7 +181,8 @@ def run_questions_spark(
     if lake.is_s3:
         use_s3(spark, settings)
     _register_clean_views(spark, lake, as_of)
-    for statement in _statements(staging_sql(profile)):
+    over_posts = profile == "standard" and _register_posts_views(spark, lake, as_of)
+    for statement in _statements(staging_sql(profile, over_posts)):
         spark.sql(statement)
     if len(names) > 1:
         _cache_working_set(spark)

@@ -10,6 +10,7 @@ from ``pinpipe query``'s code over a lake holding the same records in the same o
 from __future__ import annotations
 
 import random
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -18,13 +19,16 @@ import orjson
 from batch.lake_import import import_file
 from batch.query import run_questions
 from batch.questions import QUESTIONS
+from services.s3_sink.tables import Columns, clean_table
 from shared.cleaning import clean
-from shared.lake import open_lake
-from shared.topics import RECORD_TYPES, RecordType
+from shared.lake import Lake, open_lake, table_path
+from shared.lake_tables import append, with_date
+from shared.topics import RECORD_TYPES, RecordType, clean_topic
 from tests.conftest import SHARED_DATA
 
 SAMPLE_FILES = {"pin": "pinterest_data", "geo": "geolocation_data", "user": "user_data"}
 Stream = list[tuple[RecordType, dict[str, Any]]]
+STREAM_DAY = date(2026, 1, 1)
 
 
 def _sample(record_type: RecordType) -> list[dict[str, Any]]:
@@ -71,3 +75,17 @@ def batch_answers(stream: Stream, workdir: Path) -> dict[str, tuple[list[str], l
         path.write_bytes(b"".join(orjson.dumps(r) + b"\n" for t, r in stream if t == record_type))
         import_file(lake, "clean", record_type, path)
     return run_questions(lake, list(QUESTIONS), "standard")
+
+
+def write_stream(lake: Lake, stream: Stream, first_offset: int) -> None:
+    """The stream's clean records as the sink commits them: one commit per type, offsets in
+    stream order from ``first_offset`` (one partition: later records have higher offsets)."""
+    for record_type in RECORD_TYPES:
+        columns = Columns()
+        for n, (t, record) in enumerate(stream):
+            if t == record_type:
+                columns.add(None, orjson.dumps(record), first_offset + n, 1_767_225_600_000)
+        if len(columns):
+            table, unreadable = clean_table(record_type, clean_topic(record_type), 0, columns)
+            assert not unreadable
+            append(lake, table_path("clean", record_type), with_date(table, STREAM_DAY))

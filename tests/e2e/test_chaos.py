@@ -38,7 +38,7 @@ from pydantic import SecretStr
 from batch.config import BatchSettings
 from batch.query import run_questions
 from batch.questions import QUESTIONS
-from shared.lake import Lake
+from shared.lake import Lake, Zone
 from shared.models import DlqEntry
 from shared.topics import DLQ_TOPIC, RECORD_TYPES, raw_batch_topic, raw_stream_topic, raw_topics
 from tests.conftest import wait_until
@@ -317,7 +317,7 @@ def _sent_records(path: Path, prefix: str) -> list[tuple[str, str]]:
     ]
 
 
-def _zone(lake: Lake, zone: str) -> list[dict[str, Any]]:
+def _zone(lake: Lake, zone: Zone) -> list[dict[str, Any]]:
     return zone_rows(
         lake, zone, ["_topic", "_partition", "_offset", *(["value"] if zone == "raw" else [])]
     )

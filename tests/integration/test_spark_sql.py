@@ -1,5 +1,6 @@
 """Spark SQL answers the nine questions exactly as DuckDB does, from the same SQL files over
-the same Parquet files (the reference tables imported into a lake), in both profiles."""
+the same Delta tables (the reference tables imported into a lake), in both profiles, and over a
+posts table with records added since its refresh."""
 
 from __future__ import annotations
 
@@ -12,12 +13,14 @@ from pathlib import Path
 import pytest
 
 from batch.lake_import import import_file
+from batch.posts_table import refresh
 from batch.query import run_questions
 from batch.questions import QUESTIONS
 from batch.spark import run_questions_spark
 from shared.lake import Lake, open_lake
 from shared.profiles import Profile
 from shared.topics import RECORD_TYPES
+from tests.posts_stream import posts_stream, write_stream
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -40,6 +43,26 @@ def test_spark_and_duckdb_agree_on_every_question(lake: Lake, profile: Profile) 
         assert spark[name][0] == duck[name][0], name
         assert sorted(spark[name][1]) == sorted(duck[name][1]), name
         assert spark[name][1], f"{name}: no rows"
+
+
+def test_spark_reads_posts_and_the_records_added_since_as_duckdb_does(tmp_path: Path) -> None:
+    """The standard profile over a posts table refreshed from part of the stream, the rest of
+    the stream added after it: the same answers from both engines, and from the clean tables
+    alone."""
+    stream = posts_stream(share=0.3)
+    cut = len(stream) // 2
+    lake, plain = open_lake(f"file://{tmp_path}/lake"), open_lake(f"file://{tmp_path}/plain")
+    for target in (lake, plain):
+        write_stream(target, stream[:cut], 0)
+    refresh(lake, report=lambda line: None)
+    for target in (lake, plain):
+        write_stream(target, stream[cut:], cut)
+    names = list(QUESTIONS)
+    spark, duck = run_questions_spark(lake, names), run_questions(lake, names)
+    assert duck == run_questions(plain, names)
+    for name in names:
+        assert spark[name][0] == duck[name][0], name
+        assert sorted(spark[name][1]) == sorted(duck[name][1]), name
 
 
 def test_an_empty_lake_gives_empty_answers(tmp_path: Path) -> None:

@@ -30,25 +30,11 @@ from shared.lake_tables import (
     sink_app_id,
     with_date,
 )
-from shared.topics import RECORD_TYPES, clean_topic
-from tests.posts_stream import Stream, posts_stream
+from shared.topics import RECORD_TYPES
+from tests.posts_stream import posts_stream, write_stream
 
 Answers = dict[str, tuple[list[str], list[Any]]]
 DAY = dt.date(2026, 1, 1)
-
-
-def _write(lake: Lake, stream: Stream, first_offset: int) -> None:
-    """The stream's records as the sink commits them: one commit per type, offsets in stream
-    order from ``first_offset`` (one partition: later records have higher offsets)."""
-    for record_type in RECORD_TYPES:
-        columns = Columns()
-        for n, (t, record) in enumerate(stream):
-            if t == record_type:
-                columns.add(None, orjson.dumps(record), first_offset + n, 1_767_225_600_000)
-        if len(columns):
-            table, unreadable = clean_table(record_type, clean_topic(record_type), 0, columns)
-            assert not unreadable
-            append(lake, table_path("clean", record_type), with_date(table, DAY))
 
 
 def _answers(lake: Lake) -> Answers:
@@ -60,13 +46,13 @@ def test_answers_do_not_depend_on_how_fresh_posts_is(tmp_path: Path) -> None:
     cut = int(len(stream) * 0.7)  # the later part holds repeats and changed re-posts
     plain, with_posts = open_lake(f"file://{tmp_path}/plain"), open_lake(f"file://{tmp_path}/p")
     for lake in (plain, with_posts):
-        _write(lake, stream[:cut], 0)
+        write_stream(lake, stream[:cut], 0)
     refreshed = refresh(with_posts, report=lambda line: None)
     assert refreshed.version == 0 and refreshed.records == cut
     assert _answers(with_posts) == _answers(plain)
 
     for lake in (plain, with_posts):
-        _write(lake, stream[cut:], cut)
+        write_stream(lake, stream[cut:], cut)
     expected = _answers(plain)
     stale = _answers(with_posts)  # posts covers 70%: the rest comes from the clean tables
     assert stale == expected
@@ -84,13 +70,13 @@ def test_time_travel_answers_as_the_lake_was(tmp_path: Path) -> None:
     stream = posts_stream(share=0.3)
     cut = len(stream) // 2
     lake = open_lake(f"file://{tmp_path}/lake")
-    _write(lake, stream[:cut], 0)
+    write_stream(lake, stream[:cut], 0)
     refresh(lake, report=lambda line: None)
     before = _answers(lake)
     table = open_table(lake, table_path("clean", "pin"))
     assert table is not None
     moment = dt.datetime.fromtimestamp(table.history(1)[0]["timestamp"] / 1000, dt.UTC)
-    _write(lake, stream[cut:], cut)
+    write_stream(lake, stream[cut:], cut)
     refresh(lake, report=lambda line: None)
     assert _answers(lake) != before
     as_of_version = run_questions(lake, list(QUESTIONS), "standard", as_of=0)
