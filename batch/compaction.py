@@ -1,5 +1,5 @@
-"""``pinpipe lake compact`` and ``pinpipe lake vacuum``: the lake's tables kept to few, large
-files.
+"""``pinpipe lake compact``, ``pinpipe lake vacuum`` and ``pinpipe lake upkeep``: the lake's
+tables kept to few, large files.
 
 The sink commits one small file per partition every minute at a trickle; compaction rewrites
 each date's small files into files of about ``target_bytes`` (128 MiB by default) in one commit
@@ -7,7 +7,9 @@ per table, which removes the small files from the table and adds the merged ones
 the table before or after it, never a record twice or missing, and the sink's appends go on
 meanwhile (Delta's optimistic concurrency: appends never conflict with a compaction).
 Vacuuming deletes the files no table version newer than ``retention`` (7 days by default) still
-needs; time travel reaches back as far as the retention.
+needs; time travel reaches back as far as the retention. :func:`upkeep` (the CronJob
+``lake-upkeep``, every few minutes) refreshes ``posts``, compacts the tables that have gathered
+``min_files`` files or more, and vacuums them.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from datetime import timedelta
 
 from deltalake import CommitProperties, DeltaTable
 
-from batch.posts_table import POSTS
+from batch.posts_table import POSTS, refresh
 from shared.lake import ZONE_TABLES, Lake
 from shared.lake_tables import open_table
 
@@ -52,12 +54,14 @@ def compact(
     target_bytes: int = DEFAULT_TARGET_BYTES,
     tables: tuple[str, ...] = LAKE_TABLES,
     report: Callable[[str], None] = print,
+    min_files: int = 2,
 ) -> list[Compacted]:
-    """Compact each table of ``tables`` that exists; what each went from and to."""
+    """Compact each table of ``tables`` that exists and has ``min_files`` files or more; what
+    each went from and to."""
     done = []
     for relative in tables:
         table = open_table(lake, relative)
-        if table is None:
+        if table is None or file_count(table) < min_files:
             continue
         before, started = file_count(table), time.perf_counter()
         table.optimize.compact(
@@ -97,3 +101,21 @@ def vacuum(
         report(f"{relative}: {verb} {len(deleted)} files")
         done.append(Vacuumed(relative, len(deleted)))
     return done
+
+
+DEFAULT_UPKEEP_MIN_FILES = 64  # about ten minutes of a trickle's files in one table
+
+
+def upkeep(
+    lake: Lake,
+    min_files: int = DEFAULT_UPKEEP_MIN_FILES,
+    target_bytes: int = DEFAULT_TARGET_BYTES,
+    retention: timedelta = DEFAULT_RETENTION,
+    report: Callable[[str], None] = print,
+) -> None:
+    """Refresh ``posts``; compact the tables with ``min_files`` files or more, then vacuum
+    them."""
+    refresh(lake, report=report)
+    compacted = compact(lake, target_bytes, report=report, min_files=min_files)
+    if compacted:
+        vacuum(lake, retention, tables=tuple(c.table for c in compacted), report=report)

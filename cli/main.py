@@ -376,6 +376,21 @@ def lake_refresh(
     refresh(BatchSettings().open_lake(lake), report=typer.echo)
 
 
+@lake_app.command("upkeep")
+def lake_upkeep(
+    lake: Annotated[str | None, typer.Option(help="Lake URL (default: PINPIPE_LAKE_URL)")] = None,
+    min_files: Annotated[
+        int, typer.Option(min=2, help="Compact a table once it has this many files")
+    ] = 64,
+) -> None:
+    """What the CronJob lake-upkeep runs every few minutes: refresh the posts table, compact the
+    tables with --min-files files or more (128 MiB files), vacuum them (7 days' retention)."""
+    from batch.compaction import upkeep
+    from batch.config import BatchSettings
+
+    upkeep(BatchSettings().open_lake(lake), min_files, report=typer.echo)
+
+
 @lake_app.command("compact")
 def lake_compact(
     lake: Annotated[str | None, typer.Option(help="Lake URL (default: PINPIPE_LAKE_URL)")] = None,

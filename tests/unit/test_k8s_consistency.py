@@ -59,6 +59,7 @@ COMMAND_SETTINGS: dict[tuple[str, ...], type[PinpipeSettings]] = {
     ("emulator", "seed-db"): EmulatorSettings,
     ("query",): BatchSettings,
     ("backfill",): BatchSettings,
+    ("lake", "upkeep"): BatchSettings,
 }
 SERVES: dict[tuple[str, ...], tuple[str, str]] = {
     ("ingest-api",): ("ingest_host", "ingest_port"),
@@ -644,6 +645,7 @@ FLOWS_ALLOWED = [
     ("s3-sink", "kafka", 0),
     ("s3-sink", "s3", 0),
     ("batch-report", "s3", 0),
+    ("lake-upkeep", "s3", 0),
     ("aggregator", "aggregator", 8011),  # gathering partial answers, on the internal port
     ("prometheus", "ingest-api", 8000),
     ("prometheus", "aggregator", 8001),
@@ -670,6 +672,7 @@ FLOWS_DENIED = [
     ("cleaner", "outside", 443),
     ("ingest-api", "outside", 80),
     ("batch-report", "kafka", 0),
+    ("lake-upkeep", "kafka", 0),
     ("grafana", "kafka", 0),
     ("grafana", "ingest-api", 8000),
     ("prometheus", "kafka", 0),
