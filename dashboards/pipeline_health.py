@@ -107,7 +107,7 @@ def build() -> Dashboard:
         .with_row(Row("S3 sink"))
         .with_panel(
             graph(
-                "Files written by zone and type",
+                "Files committed by zone and type",
                 "short",
                 query(
                     f"sum by (zone, type) (increase(pinpipe_s3_sink_files_total[{RATE}]))",
@@ -129,6 +129,22 @@ def build() -> Dashboard:
                 "Flush latency (write and commit one file) p50 / p99",
                 "pinpipe_s3_sink_flush_seconds",
                 width=8,
+            )
+        )
+        .with_panel(
+            graph(
+                "Lake tables: data files (compaction lag: small files not merged yet)",
+                "short",
+                query("max by (table) (pinpipe_s3_sink_table_files)", "{{table}}"),
+                width=12,
+            )
+        )
+        .with_panel(
+            graph(
+                "Lake tables: version (commits)",
+                "short",
+                query("max by (table) (pinpipe_s3_sink_table_version)", "{{table}}"),
+                width=12,
             )
         )
         .with_row(Row("Aggregator"))

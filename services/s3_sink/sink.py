@@ -388,7 +388,8 @@ class S3Sink:
     ) -> None:
         """One attempt, which first reads where the table has this partition: an earlier
         attempt that landed (its response lost) is not committed again."""
-        in_table = committed_offset(open_table(self.lake, relative), offsets.app_id)
+        table = open_table(self.lake, relative)
+        in_table = committed_offset(table, offsets.app_id)
         if in_table is not None and in_table >= offsets.next_offset:
             return  # the last attempt landed
         if in_table is not None and in_table > buffer.start_offset:
@@ -396,7 +397,7 @@ class S3Sink:
         metadata = {"pinpipe": {"app_id": offsets.app_id, "start_offset": buffer.start_offset,
                                 "next_offset": offsets.next_offset}}  # fmt: skip
         try:
-            append(
+            version = append(
                 self.lake,
                 relative,
                 data,
@@ -408,6 +409,8 @@ class S3Sink:
             if "Concurrent transaction" in str(exc):  # the same app id committed meanwhile
                 raise OwnedElsewhere(f"{offsets.app_id}: {exc}") from exc
             raise
+        m.TABLE_VERSION.labels(relative).set(version)
+        m.TABLE_FILES.labels(relative).set(1 + (len(table.file_uris()) if table else 0))
 
     async def _commit(self, tp: TopicPartition, offset: int) -> None:
         """Commit past a durable file. A failure stops the loop: buffers of the partition may
