@@ -1,5 +1,5 @@
-"""Records/s and MB/s of one sink process against pyarrow writing the same tables straight to
-the same store, in one run; and the number of objects for 100,000 records.
+"""Records/s and MB/s of one sink process against a minimal loop that does the same work, in
+one run; and the number of objects for 100,000 records.
 
     make bench              (or: .venv/bin/python -m bench.sink_bench --help)
 
@@ -9,9 +9,13 @@ same rows cleaned (4 partitions each), then:
 0. the ceiling of the Python Kafka client: an aiokafka consumer reading every record once;
 1. the sink: `pinpipe s3-sink` on an s3:// lake (zstd; files roll at --roll-mib MiB); rate from the
    group's committed offsets polled every 100 ms, from the first commit to the last;
-2. baseline: the tables of every file the sink wrote, read back into memory, written again with
-   pyarrow.parquet.write_table (zstd) to another prefix of the same bucket, one file each.
-MB/s counts the Kafka record bytes the sink consumed (key + value) and the Parquet bytes written.
+2. baseline: a minimal loop in this process over the same records: consume (aiokafka getmany),
+   decode to Arrow (the sink's own conversion: raw bytes, clean JSON parsed against the schema),
+   append to Delta tables in the same bucket with the same number of records per file, each
+   commit with its application transaction, then commit the Kafka offsets. No rolling by time,
+   no DLQ, no retries, one file at a time: what the sink's work costs without its care.
+MB/s counts the Kafka record bytes the sink consumed (key + value). Objects are the Parquet data
+files of the tables (the Delta log's own small JSON files are counted apart).
 """
 
 from __future__ import annotations
@@ -24,23 +28,24 @@ import subprocess
 import sys
 import tempfile
 import time
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
 import orjson
-import pyarrow.parquet as pq
 import s3fs
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from pydantic import SecretStr
 
 from bench.local_stack import ROOT, free_port, local_kafka, local_s3
 from bench.progress import sample_rows, watch_group
+from services.s3_sink.tables import Columns, to_lake_table
 from shared.cleaning import BadRecord, clean
 from shared.kafka_admin import ensure_topics
 from shared.kafka_security import KafkaConnection
-from shared.lake import ZONE_TABLES, open_lake
-from shared.lake_tables import open_table
-from shared.topics import RECORD_TYPES
+from shared.lake import ZONE_TABLES, Lake, Zone, open_lake, table_path
+from shared.lake_tables import Offsets, append, open_table, with_date
+from shared.topics import RECORD_TYPES, record_type_of
 
 PARTITIONS = 4
 RAW_TOPICS = [f"bench.{t}" for t in RECORD_TYPES]
@@ -149,19 +154,25 @@ def main() -> None:
             if (table := open_table(lake, relative)) is not None
             for uri in table.file_uris()
         ]
+        log_objects = len(fs.glob("bench/lake/*/*/_delta_log/*"))
         parquet_bytes = sum(fs.size(f) for f in files)
-        tables = []
-        for path in files:
-            with fs.open(path, "rb") as handle:
-                tables.append(pq.read_table(handle))
-        rows = sum(t.num_rows for t in tables)
+        rows = sum(
+            table.to_pyarrow_dataset().count_rows()
+            for relative in ZONE_TABLES
+            if (table := open_table(lake, relative)) is not None
+        )
         if rows != records:
             raise RuntimeError(f"the lake holds {rows} rows, not {records}")
-        started = time.perf_counter()
-        for n, table in enumerate(tables):
-            with fs.open(f"bench/baseline/{n:05d}.parquet", "wb") as handle:
-                pq.write_table(table, handle, compression="zstd")
-        baseline_rate = rows / (time.perf_counter() - started)
+        baseline_lake = open_lake(
+            "s3://bench/minimal",
+            s3_endpoint_url=s3.endpoint,
+            s3_access_key_id=SecretStr(s3.access_key),
+            s3_secret_access_key=SecretStr(s3.secret_key),
+        )
+        per_file = max(1, records // max(1, len(files)))
+        baseline_rate = asyncio.run(
+            _minimal_loop(bootstrap, baseline_lake, RAW_TOPICS + CLEAN_TOPICS, records, per_file)
+        )
 
         per_record = size / records
         ratio = sink_rate / baseline_rate
@@ -175,13 +186,13 @@ def main() -> None:
             f"{sink_rate * per_record / 1e6:.1f} MB/s of records in"
         )
         print(
-            f"2. pyarrow write_table, same tables:  {baseline_rate:>10,.0f} records/s "
+            f"2. minimal consume→Arrow→Delta loop:  {baseline_rate:>10,.0f} records/s "
             f"(the sink: {ratio:.0%} of it; target >= 80%)"
         )
         print(
-            f"   {len(files)} objects, {parquet_bytes / 1e6:.1f} MB of Parquet for {records:,} "
-            f"records: {objects_per_100k:.0f} objects per 100,000 records "
-            f"(the original's S3 sink, flush.size=1: 100,000)"
+            f"   {len(files)} data files, {parquet_bytes / 1e6:.1f} MB of Parquet for "
+            f"{records:,} records: {objects_per_100k:.0f} objects per 100,000 records "
+            f"(the original's S3 sink, flush.size=1: 100,000); {log_objects} Delta log objects"
         )
         results: dict[str, Any] = {
             "records": records,
@@ -191,6 +202,7 @@ def main() -> None:
             "baseline_records_per_s": round(baseline_rate),
             "ratio": round(ratio, 3),
             "objects": len(files),
+            "delta_log_objects": log_objects,
             "objects_per_100k": round(objects_per_100k, 1),
             "parquet_bytes": parquet_bytes,
         }
@@ -220,6 +232,60 @@ async def _consume_only(bootstrap: str, topics: list[str], records: int) -> floa
                 raise RuntimeError(f"consume only: {seen} of {records}")
             seen += sum(map(len, batches.values()))
         return (seen - first) / (time.perf_counter() - started)
+    finally:
+        await consumer.stop()
+
+
+async def _minimal_loop(
+    bootstrap: str, lake: Lake, topics: list[str], records: int, per_file: int
+) -> float:
+    """The baseline: consume, decode to Arrow, append to Delta with the partition's next offset
+    as the transaction, commit the Kafka offset; ``per_file`` records a file."""
+    consumer = AIOKafkaConsumer(
+        *topics,
+        bootstrap_servers=bootstrap,
+        group_id="bench-minimal",
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+        isolation_level="read_committed",
+    )
+    await consumer.start()
+    buffers: dict[TopicPartition, list[Any]] = {}
+    done = 0
+
+    async def flush(tp: TopicPartition) -> None:
+        nonlocal done
+        messages = buffers.pop(tp)
+        record_type = record_type_of(tp.topic)
+        assert record_type is not None
+        columns = Columns()
+        for message in messages:
+            columns.add(message.key, message.value, message.offset, message.timestamp)
+        zone: Zone = "clean" if ".clean." in tp.topic else "raw"
+        table, _ = to_lake_table(zone, record_type, tp.topic, tp.partition, columns)
+        day = date(1970, 1, 1) + timedelta(days=messages[0].timestamp // 86_400_000)
+        offsets = Offsets(f"minimal/{tp.topic}/{tp.partition}", messages[-1].offset + 1)
+        await asyncio.to_thread(
+            append, lake, table_path(zone, record_type), with_date(table, day), offsets=[offsets]
+        )
+        await consumer.commit({tp: offsets.next_offset})
+        done += len(messages)
+
+    try:
+        batches = await consumer.getmany(timeout_ms=10_000, max_records=10_000)
+        started = time.perf_counter()
+        while True:
+            for tp, messages in batches.items():
+                buffers.setdefault(tp, []).extend(messages)
+                if len(buffers[tp]) >= per_file:
+                    await flush(tp)
+            if done + sum(map(len, buffers.values())) >= records:
+                for tp in list(buffers):
+                    await flush(tp)
+                return done / (time.perf_counter() - started)
+            batches = await consumer.getmany(timeout_ms=10_000, max_records=10_000)
+            if not batches:
+                raise RuntimeError(f"minimal loop: {done} of {records}")
     finally:
         await consumer.stop()
 
