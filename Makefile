@@ -64,6 +64,7 @@ bench: setup ## Benchmarks (numbers printed and written under var/bench/)
 	$(PY) -m bench.sink_bench
 	$(PY) -m bench.aggregator_bench
 	$(PY) -m bench.batch_bench
+	$(PY) -m bench.lake_bench
 
 soak: setup-test ## 30 minutes of steady load on the whole pipeline: RSS, fds and lag sampled (var/bench/soak.*)
 	$(PY) -m bench.soak

@@ -49,33 +49,45 @@ CATEGORIES = [
 ]  # fmt: skip
 
 
+# The clean columns of row ``i`` of ``{posts}`` posts, as DuckDB expressions
+_CLEAN_COLUMNS_SQL: dict[RecordType, str] = {
+    "pin": """
+        (i % {posts})::BIGINT AS ind, uuid()::VARCHAR AS unique_id,
+        'title ' || i::VARCHAR AS title, 'description ' || i::VARCHAR AS description,
+        (random() * random() * 1000000)::BIGINT AS follower_count,
+        'poster ' || (i % 50000)::VARCHAR AS poster_name, 'a,b,c' AS tag_list,
+        'image' AS is_image_or_video, 'https://i.example/' || i::VARCHAR AS image_src,
+        '/data/post/' || i::VARCHAR AS save_location,
+        {categories}[1 + (hash(i) % 13)::INT] AS category""",
+    "geo": """
+        (i % {posts})::BIGINT AS ind, 'Country ' || (hash(i * 7) % 240)::VARCHAR AS country,
+        [random() * 180 - 90, random() * 360 - 180] AS coordinates,
+        TIMESTAMP '2017-01-01' + to_seconds((random() * 189000000)::BIGINT) AS timestamp""",
+    "user": """
+        (i % {posts})::BIGINT AS ind, 'user ' || (i % 50000)::VARCHAR AS user_name,
+        (20 + hash(i * 3) % 41)::BIGINT AS age,
+        TIMESTAMP '2015-01-01' + to_seconds((random() * 94000000)::BIGINT) AS date_joined""",
+}
+
+
+def clean_columns_sql(record_type: RecordType, posts: int) -> str:
+    """DuckDB expressions of the clean columns of generated row ``i`` of ``posts`` posts."""
+    categories = "[" + ", ".join(f"'{c}'" for c in CATEGORIES) + "]"
+    return (
+        _CLEAN_COLUMNS_SQL[record_type]
+        .replace("{posts}", str(posts))
+        .replace("{categories}", categories)
+    )
+
+
 def generate_clean_zone(root: Path, posts: int) -> None:
     """The clean zone of ``posts`` posts (3% repeated), by DuckDB: Parquet files in the layout
     before Delta, then converted in place."""
     con = duckdb.connect()
-    categories = "[" + ", ".join(f"'{c}'" for c in CATEGORIES) + "]"
     rows = int(posts * 1.03)
-    columns: dict[RecordType, str] = {
-        "pin": f"""
-            (i % {posts})::BIGINT AS ind, uuid()::VARCHAR AS unique_id,
-            'title ' || i::VARCHAR AS title, 'description ' || i::VARCHAR AS description,
-            (random() * random() * 1000000)::BIGINT AS follower_count,
-            'poster ' || (i % 50000)::VARCHAR AS poster_name, 'a,b,c' AS tag_list,
-            'image' AS is_image_or_video, 'https://i.example/' || i::VARCHAR AS image_src,
-            '/data/post/' || i::VARCHAR AS save_location,
-            {categories}[1 + (hash(i) % 13)::INT] AS category""",
-        "geo": """
-            (i % {posts})::BIGINT AS ind, 'Country ' || (hash(i * 7) % 240)::VARCHAR AS country,
-            [random() * 180 - 90, random() * 360 - 180] AS coordinates,
-            TIMESTAMP '2017-01-01' + to_seconds((random() * 189000000)::BIGINT) AS timestamp""",
-        "user": """
-            (i % {posts})::BIGINT AS ind, 'user ' || (i % 50000)::VARCHAR AS user_name,
-            (20 + hash(i * 3) % 41)::BIGINT AS age,
-            TIMESTAMP '2015-01-01' + to_seconds((random() * 94000000)::BIGINT) AS date_joined""",
-    }
     per_file = rows // FILES_PER_TYPE + 1
-    for record_type, expressions in columns.items():
-        expressions = expressions.replace("{posts}", str(posts))
+    for record_type in RECORD_TYPES:
+        expressions = clean_columns_sql(record_type, posts)
         for n in range(FILES_PER_TYPE):
             first = n * per_file
             last = min(rows, first + per_file)
