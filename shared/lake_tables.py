@@ -98,14 +98,16 @@ def append(
     metadata: Mapping[str, Any] | None = None,
     compression: Compression = "zstd",
     replace_where: str | None = None,
+    table: DeltaTable | None = None,
 ) -> int:
     """Append ``data`` to the table at ``relative`` in one commit (creating the table,
     partitioned by ``date`` when ``data`` has it, on its first write), with ``offsets`` as
     application transactions; the table's new version. With ``replace_where`` (a SQL
     predicate every row of ``data`` meets), the rows that meet it are replaced instead, in the
-    same commit."""
+    same commit. ``table``: the table opened already (it is brought up to the new version),
+    which spares reading its log again."""
     transactions = [Transaction(o.app_id, o.next_offset) for o in offsets] or None
-    uri = lake.table_uri(relative)
+    target: DeltaTable | str = lake.table_uri(relative) if table is None else table
     options: dict[str, Any] = {
         "partition_by": [PARTITION_COLUMN] if PARTITION_COLUMN in data.schema.names else None,
         "storage_options": lake.storage_options or None,
@@ -116,11 +118,12 @@ def append(
         ),
     }
     if replace_where is None:
-        write_deltalake(uri, data, mode="append", **options)
+        write_deltalake(target, data, mode="append", **options)
     else:
-        write_deltalake(uri, data, mode="overwrite", predicate=replace_where, **options)
-    table = open_table(lake, relative)
-    assert table is not None  # just written
+        write_deltalake(target, data, mode="overwrite", predicate=replace_where, **options)
+    if table is None:
+        table = open_table(lake, relative)
+        assert table is not None  # just written
     return table.version()
 
 

@@ -28,6 +28,7 @@ import contextlib
 import functools
 import logging
 import re
+import threading
 import time
 from dataclasses import dataclass, field
 from datetime import date, timedelta
@@ -36,6 +37,7 @@ import pyarrow as pa
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.errors import CommitFailedError, IllegalStateError
 from aiokafka.structs import ConsumerRecord
+from deltalake import DeltaTable
 from deltalake.exceptions import CommitFailedError as TableCommitFailed
 
 from services.s3_sink import metrics as m
@@ -113,6 +115,10 @@ class S3Sink:
         self.buffers: dict[TopicPartition, PartitionBuffer] = {}
         self.committed: dict[TopicPartition, int] = {}
         self.in_flight: dict[TopicPartition, asyncio.Task[None]] = {}
+        # each table opened once, brought up to date before each commit; one commit at a time
+        # per table in this process (they run in threads)
+        self.tables: dict[str, DeltaTable | None] = {}
+        self.table_locks: dict[str, threading.Lock] = {}
         self.consumer: AIOKafkaConsumer | None = None
         self.producer: AIOKafkaProducer | None = None
         self.running = False  # connected to Kafka and consuming
@@ -388,7 +394,17 @@ class S3Sink:
     ) -> None:
         """One attempt, which first reads where the table has this partition: an earlier
         attempt that landed (its response lost) is not committed again."""
-        table = open_table(self.lake, relative)
+        with self.table_locks.setdefault(relative, threading.Lock()):
+            self._append_locked(relative, data, buffer, offsets)
+
+    def _append_locked(
+        self, relative: str, data: pa.Table, buffer: PartitionBuffer, offsets: Offsets
+    ) -> None:
+        table = self.tables.get(relative)
+        if table is None:
+            table = self.tables[relative] = open_table(self.lake, relative)
+        else:
+            table.update_incremental()  # what other sinks (and upkeep) committed meanwhile
         in_table = committed_offset(table, offsets.app_id)
         if in_table is not None and in_table >= offsets.next_offset:
             return  # the last attempt landed
@@ -404,18 +420,25 @@ class S3Sink:
                 offsets=[offsets],
                 metadata=metadata,
                 compression=self.settings.s3_sink_compression,
+                table=table,
             )
         except TableCommitFailed as exc:
             if "Concurrent transaction" in str(exc):  # the same app id committed meanwhile
                 raise OwnedElsewhere(f"{offsets.app_id}: {exc}") from exc
             raise
+        except Exception:
+            self.tables.pop(relative, None)  # opened again next time, in whatever state
+            raise
+        if table is None:  # the first commit made the table
+            self.tables[relative] = open_table(self.lake, relative)
         m.TABLE_VERSION.labels(relative).set(version)
-        m.TABLE_FILES.labels(relative).set(1 + (len(table.file_uris()) if table else 0))
+        files = self.tables[relative]
+        m.TABLE_FILES.labels(relative).set(len(files.file_uris()) if files else 0)
 
     async def _commit(self, tp: TopicPartition, offset: int) -> None:
-        """Commit past a durable file. A failure stops the loop: buffers of the partition may
-        already hold later records, so the safe way on is a restart from the committed offset
-        (which rewrites this file under the same name)."""
+        """Commit the Kafka offset past a file the table holds. A failure stops the loop: buffers
+        of the partition may already hold later records, so the safe way on is a restart from
+        the committed positions (where the table's transaction says the file was taken in)."""
         assert self.consumer is not None
         try:
             await self.consumer.commit({tp: offset})
