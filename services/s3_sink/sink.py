@@ -88,7 +88,8 @@ class PartitionBuffer:
 
 class _DropOnRevoke(ConsumerRebalanceListener):  # type: ignore[misc]  # aiokafka's base is untyped
     """A revoked partition's buffer is dropped: its new owner re-reads it from the committed
-    offset and rewrites the same file names."""
+    position. An assigned partition starts from its table's transaction when that is ahead of
+    the group's offset."""
 
     def __init__(self, sink: S3Sink) -> None:
         self.sink = sink
