@@ -245,6 +245,8 @@ def query(
     ] = None,
 ) -> None:
     """Answer the analysis questions from the lake's clean tables (DuckDB, or Spark SQL)."""
+    from deltalake.exceptions import DeltaError
+
     from batch.config import BatchSettings
     from batch.query import FORMATS, render, run_questions
     from batch.questions import QUESTIONS
@@ -267,7 +269,7 @@ def query(
         answers = run_questions(
             BatchSettings().open_lake(lake), names, chosen_profile, _as_of(as_of)
         )
-    except NotMigrated as exc:
+    except (NotMigrated, DeltaError) as exc:  # a lake to migrate; no such version or time
         typer.echo(f"pinpipe query: {exc}", err=True)
         raise typer.Exit(code=2) from exc
     if out is not None:

@@ -2,7 +2,7 @@
 
 - ``<zone>/<type>`` (``raw/pin`` … ``clean/user``): the records, appended by the S3 sink,
   partitioned by ``date`` (``YYYY-MM-DD``, the UTC day of their Kafka timestamps).
-- ``posts`` (shared/posts_table.py): the latest pin, geo and user of every post.
+- ``posts`` (batch/posts_table.py): the latest pin, geo and user of every post.
 
 Exactly once: the sink commits a topic-partition's records together with a Delta *application
 transaction* ``(app id, version)`` (:func:`sink_app_id`; version = the next offset to read). The
@@ -15,10 +15,9 @@ refuses the second as a concurrent transaction. On S3, commits rely on condition
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import Any, Literal
 
 import pyarrow as pa
@@ -28,7 +27,6 @@ from deltalake.exceptions import TableNotFoundError
 
 from shared.lake import LEGACY_FILES, ZONE_TABLES, Lake
 
-log = logging.getLogger(__name__)
 PARTITION_COLUMN = "date"
 # a checkpoint of the log every this many commits: opening a table replays at most this many
 CHECKPOINT_INTERVAL = "100"
@@ -61,8 +59,16 @@ def open_table(lake: Lake, relative: str, as_of: AsOf | None = None) -> DeltaTab
     except TableNotFoundError:
         return None
     if isinstance(as_of, datetime):
-        table.load_as_version(as_of)
+        table.load_as_version(as_of)  # the first version when the time is earlier still
+        if table.version() == 0 and _committed_at(table) > as_of:
+            return None  # the table did not exist yet
     return table
+
+
+def _committed_at(table: DeltaTable) -> datetime:
+    """When the table's loaded version was committed."""
+    (commit,) = table.history(1)
+    return datetime.fromtimestamp(int(commit["timestamp"]) / 1000, UTC)
 
 
 def committed_offset(table: DeltaTable | None, app_id: str) -> int | None:

@@ -85,6 +85,8 @@ def test_time_travel_answers_as_the_lake_was(tmp_path: Path) -> None:
     )
     assert as_of_version == before
     assert as_of_time == before
+    long_ago = dt.datetime(2001, 1, 1, tzinfo=dt.UTC)  # before any table existed: nothing
+    assert run_questions(lake, ["posts-per-country"], as_of=long_ago)["posts-per-country"][1] == []
 
 
 def test_compaction_leaves_few_files_and_the_same_rows_and_vacuum_removes_the_rest(
