@@ -15,6 +15,7 @@ refuses the second as a concurrent transaction. On S3, commits rely on condition
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -60,15 +61,23 @@ def open_table(lake: Lake, relative: str, as_of: AsOf | None = None) -> DeltaTab
         return None
     if isinstance(as_of, datetime):
         table.load_as_version(as_of)  # the first version when the time is earlier still
-        if table.version() == 0 and _committed_at(table) > as_of:
+        created = _created_at(lake, relative)
+        if table.version() == 0 and created is not None and created > as_of:
             return None  # the table did not exist yet
     return table
 
 
-def _committed_at(table: DeltaTable) -> datetime:
-    """When the table's loaded version was committed."""
-    (commit,) = table.history(1)
-    return datetime.fromtimestamp(int(commit["timestamp"]) / 1000, UTC)
+def _created_at(lake: Lake, relative: str) -> datetime | None:
+    """When the table's first version was committed (None: its log entry is gone)."""
+    try:
+        with lake.fs.open(lake.path(f"{relative}/_delta_log/{0:020d}.json"), "rb") as handle:
+            for line in handle:
+                info = json.loads(line).get("commitInfo")
+                if info and "timestamp" in info:
+                    return datetime.fromtimestamp(int(info["timestamp"]) / 1000, UTC)
+    except FileNotFoundError:
+        pass
+    return None
 
 
 def committed_offset(table: DeltaTable | None, app_id: str) -> int | None:

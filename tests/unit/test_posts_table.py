@@ -73,9 +73,9 @@ def test_time_travel_answers_as_the_lake_was(tmp_path: Path) -> None:
     write_stream(lake, stream[:cut], 0)
     refresh(lake, report=lambda line: None)
     before = _answers(lake)
-    table = open_table(lake, table_path("clean", "pin"))
-    assert table is not None
-    moment = dt.datetime.fromtimestamp(table.history(1)[0]["timestamp"] / 1000, dt.UTC)
+    posts = open_table(lake, POSTS)  # refreshed after the first half's every commit
+    assert posts is not None
+    moment = dt.datetime.fromtimestamp(posts.history(1)[0]["timestamp"] / 1000, dt.UTC)
     write_stream(lake, stream[cut:], cut)
     refresh(lake, report=lambda line: None)
     assert _answers(lake) != before
