@@ -177,7 +177,7 @@ def _clean_schema(record_type: RecordType) -> pa.Schema:
 def _spark_schema(record_type: RecordType) -> Any:
     from pyspark.sql.pandas.types import from_arrow_schema
 
-    return from_arrow_schema(_clean_schema(record_type))
+    return from_arrow_schema(_clean_schema(record_type), prefer_timestamp_ntz=True)
 
 
 def _cleaner(

@@ -114,7 +114,8 @@ def _empty(spark: SparkSession, record_type: RecordType) -> Any:
     """An empty frame of the clean schema: an empty lake answers with empty results."""
     from pyspark.sql.pandas.types import from_arrow_schema
 
-    return spark.createDataFrame([], from_arrow_schema(CLEAN_SCHEMAS[record_type]))
+    schema = from_arrow_schema(CLEAN_SCHEMAS[record_type], prefer_timestamp_ntz=True)
+    return spark.createDataFrame([], schema)
 
 
 def _register_clean_views(spark: SparkSession, lake: Lake, as_of: AsOf | None = None) -> None:
