@@ -31,6 +31,7 @@ from shared.lake_tables import (
     Offsets,
     append,
     legacy_files,
+    list_invariants,
     open_table,
     sink_app_id,
 )
@@ -64,6 +65,9 @@ def migrate(lake: Lake, group_id: str, report: Callable[[str], None] = print) ->
                 commit_properties=CommitProperties(custom_metadata={"pinpipe": "lake migrate"}),
             )
             converted = len(files)
+            table = open_table(lake, relative)
+            assert table is not None
+            list_invariants(table)
         recorded = _record_positions(lake, relative, group_id)
         report(
             f"{relative}: "

@@ -140,7 +140,8 @@ def _register_posts_views(spark: SparkSession, lake: Lake, as_of: AsOf | None = 
         data = newer.get(record_type)
         paths = []
         if isinstance(data, pads.FileSystemDataset):
-            paths = [_file_uri(lake, fragment.path) for fragment in data.get_fragments()]
+            table_uri = spark_uri(lake, table_path("clean", record_type))
+            paths = [f"{table_uri}/{f.path.lstrip('/')}" for f in data.get_fragments()]
         frame = spark.read.parquet(*paths) if paths else _empty(spark, record_type)
         frame.createOrReplaceTempView(f"new_{record_type}")
     return True
@@ -149,11 +150,6 @@ def _register_posts_views(spark: SparkSession, lake: Lake, as_of: AsOf | None = 
 def spark_uri(lake: Lake, relative: str) -> str:
     """Where Spark finds a table: ``s3a://`` for an ``s3://`` lake."""
     return lake.table_uri(relative).replace("s3://", "s3a://", 1)
-
-
-def _file_uri(lake: Lake, path: str) -> str:
-    """A data file's path as delta-rs' dataset gives it, as Spark reads it."""
-    return f"s3a://{path}" if lake.is_s3 else path
 
 
 def _cache_working_set(spark: SparkSession) -> None:

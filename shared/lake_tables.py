@@ -23,7 +23,14 @@ from typing import Any, Literal
 
 import pyarrow as pa
 import pyarrow.dataset as pads
-from deltalake import CommitProperties, DeltaTable, Transaction, WriterProperties, write_deltalake
+from deltalake import (
+    CommitProperties,
+    DeltaTable,
+    TableFeatures,
+    Transaction,
+    WriterProperties,
+    write_deltalake,
+)
 from deltalake.exceptions import TableNotFoundError
 
 from shared.lake import LEGACY_FILES, ZONE_TABLES, Lake
@@ -138,8 +145,24 @@ def append(
         write_deltalake(target, data, mode="overwrite", predicate=replace_where, **options)
     if table is None:
         table = open_table(lake, relative)
-        assert table is not None  # just written
+        assert table is not None  # just written (a table given is brought up to date by it)
+    if list_invariants(table):
+        table.update_incremental()
     return table.version()
+
+
+def list_invariants(table: DeltaTable) -> bool:
+    """Make the table readable by delta-spark; whether it changed. With table features
+    (writer version 7, which ``timestamp_ntz`` columns need), delta-spark takes NOT NULL
+    columns for the feature "invariants" and refuses a table whose protocol does not list it;
+    delta-rs does not list it: this adds it to the protocol, once."""
+    protocol = table.protocol()
+    if protocol.min_writer_version < 7 or "invariants" in (protocol.writer_features or []):
+        return False
+    if all(field.nullable for field in table.schema().fields):
+        return False
+    table.alter.add_feature(TableFeatures.Invariants, allow_protocol_versions_increase=True)
+    return True
 
 
 def dataset(lake: Lake, relative: str, as_of: AsOf | None = None) -> pads.Dataset | None:
