@@ -99,6 +99,7 @@ class _DropOnRevoke(ConsumerRebalanceListener):  # type: ignore[misc]  # aiokafk
         # owner, which starts from the committed offset.
         await self.sink.drain(revoked, return_exceptions=True)
         for tp in revoked:
+            self.sink.in_table.pop(tp, None)
             self.sink.buffers.pop(tp, None)
             self.sink.committed.pop(tp, None)
             self.sink.in_flight.pop(tp, None)
@@ -116,6 +117,8 @@ class S3Sink:
         self.buffers: dict[TopicPartition, PartitionBuffer] = {}
         self.committed: dict[TopicPartition, int] = {}
         self.in_flight: dict[TopicPartition, asyncio.Task[None]] = {}
+        # each assigned partition's next offset as its table holds it (when it holds any)
+        self.in_table: dict[TopicPartition, int] = {}
         # each table opened once, brought up to date before each commit; one commit at a time
         # per table in this process (they run in threads)
         self.tables: dict[str, DeltaTable | None] = {}
@@ -210,6 +213,9 @@ class S3Sink:
         self, tp: TopicPartition, messages: list[ConsumerRecord[bytes, bytes]]
     ) -> None:
         """Buffer a partition's fetched records, rolling its file where one is due."""
+        messages = await self._skip_written(tp, messages)
+        if not messages:
+            return
         record_type = record_type_of(tp.topic)
         if record_type is None:
             m.SKIPPED.labels(reason="unknown_type").inc(len(messages))
@@ -317,9 +323,10 @@ class S3Sink:
         return None if record_type is None else table_path(self.zone_of(topic), record_type)
 
     async def resume_from_tables(self, assigned: list[TopicPartition]) -> None:
-        """Seek each assigned partition to its table's transaction version where that is ahead
-        of the group's committed offset (the sink stopped between the two commits)."""
-        assert self.consumer is not None
+        """Note each assigned partition's position in its table (its transaction's version):
+        records before it are in the table already, whatever the group's offset says (the sink
+        stopped between the two commits), and are skipped (:meth:`_skip_written`). No Kafka
+        request is made here: the group is still rebalancing."""
         tables: dict[str, list[TopicPartition]] = {}
         for tp in assigned:
             relative = self.table_of(tp.topic)
@@ -333,14 +340,28 @@ class S3Sink:
             )
             for tp in tps:
                 in_table = committed_offset(table, self.app_id(tp))
-                in_kafka = await self.consumer.committed(tp)
-                if in_table is not None and (in_kafka is None or in_table > in_kafka):
-                    log.warning(
-                        "the table is ahead of the group's offset: resuming from the table",
-                        extra={"topic": tp.topic, "partition": tp.partition,
-                               "table": in_table, "kafka": in_kafka},
-                    )  # fmt: skip
-                    self.consumer.seek(tp, in_table)
+                if in_table is None:
+                    self.in_table.pop(tp, None)
+                else:
+                    self.in_table[tp] = in_table
+
+    async def _skip_written(
+        self, tp: TopicPartition, messages: list[ConsumerRecord[bytes, bytes]]
+    ) -> list[ConsumerRecord[bytes, bytes]]:
+        """The fetched records the table does not hold yet; when some were skipped, the
+        group's offset is moved up to the table's position."""
+        position = self.in_table.get(tp)
+        if position is None or not messages or messages[0].offset >= position:
+            return messages
+        log.warning(
+            "the table is ahead of the group's offset: skipping what it holds",
+            extra={"topic": tp.topic, "partition": tp.partition, "table": position,
+                   "kafka": messages[0].offset},
+        )  # fmt: skip
+        kept = [message for message in messages if message.offset >= position]
+        if tp not in self.buffers and tp not in self.in_flight:
+            await self._commit(tp, position)
+        return kept
 
     async def _write_and_commit(self, tp: TopicPartition, buffer: PartitionBuffer) -> None:
         started = time.perf_counter()
