@@ -19,7 +19,7 @@ import pytest
 from hypothesis import HealthCheck
 from hypothesis import settings as hypothesis_settings
 
-from tests.servers import KafkaServer, S3Server, free_port
+from tests.servers import S3_PORT_OFFSETS, KafkaServer, S3Server, free_port
 
 # Hypothesis' timing checks measure the machine, not the code: on a loaded 2-core CI machine a
 # cold first example can take longer than its limit (seen: too_slow on the first run).
@@ -48,8 +48,7 @@ def kafka_bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 @pytest.fixture(scope="session")
 def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
-    offsets = (0, 1, 2, 3, 10001, 10002, 10003)
-    server = S3Server(free_port(offsets, start=28333), tmp_path_factory.mktemp("s3"))
+    server = S3Server(free_port(S3_PORT_OFFSETS, start=28333), tmp_path_factory.mktemp("s3"))
     server.start()
     try:
         yield server

@@ -21,12 +21,19 @@ def _free(port: int) -> bool:
     return True
 
 
+# The kernel's ephemeral ports (outgoing connections) start here: a port found free above it
+# can be taken by a client before the server binds it.
+EPHEMERAL_START = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+# infra/s3/seaweedfs.sh: S3, master, volume and filer, then their gRPC ports
+S3_PORT_OFFSETS = tuple(range(8))
+
+
 def free_port(offsets: tuple[int, ...] = (0,), start: int = 20000) -> int:
-    """A port p such that p + each offset is free on 127.0.0.1."""
-    for base in range(start, 60000, 17):
+    """A port p such that p + each offset is free on 127.0.0.1, below the ephemeral range."""
+    for base in range(start, EPHEMERAL_START - max(offsets), 17):
         if all(_free(base + o) for o in offsets):
             return base
-    raise RuntimeError("no free port block found")
+    raise RuntimeError(f"no free port block from {start} below {EPHEMERAL_START}")
 
 
 @dataclass

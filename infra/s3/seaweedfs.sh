@@ -8,8 +8,9 @@
 #   infra/s3/seaweedfs.sh stop      stop it by process id
 #
 # Environment (all optional):
-#   S3_PORT          S3 API port (default 8333); master, volume and filer use S3_PORT+1..+3
-#                    and their gRPC ports +10000
+#   S3_PORT          S3 API port (default 8333); master, volume and filer use S3_PORT+1..+3,
+#                    the gRPC ports of master, volume, filer and S3 S3_PORT+4..+7 (weed's
+#                    default, +10000, lands in the kernel's ephemeral range for test ports)
 #   S3_ACCESS_KEY / S3_SECRET_KEY   the one identity (default pinpipe / pinpipe-secret)
 #   S3_STATE_DIR     data, pid and log (default ./var/s3/run-$S3_PORT)
 #   S3_CACHE         where the built binary is kept (default ~/.cache/pinpipe)
@@ -58,7 +59,10 @@ CONF
   nohup "$weed" server -ip=127.0.0.1 -ip.bind=127.0.0.1 -dir="$S3_STATE_DIR/data" \
     -master.port=$((S3_PORT + 1)) -volume.port=$((S3_PORT + 2)) \
     -filer -filer.port=$((S3_PORT + 3)) \
+    -master.port.grpc=$((S3_PORT + 4)) -volume.port.grpc=$((S3_PORT + 5)) \
+    -filer.port.grpc=$((S3_PORT + 6)) -s3.port.grpc=$((S3_PORT + 7)) \
     -s3 -s3.port="$S3_PORT" -s3.config="$S3_STATE_DIR/s3.json" \
+    -s3.port.iceberg=0 -s3.port.lance=0 \
     -master.volumeSizeLimitMB=64 -volume.max=512 -volume.preStopSeconds=0 >>"$logfile" 2>&1 &
   echo $! > "$pidfile"
   local deadline=$((SECONDS + S3_WAIT_SECONDS))

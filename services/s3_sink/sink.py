@@ -12,10 +12,11 @@ work off the event loop, while consumption goes on), at most one per partition: 
 next file waits for the previous one's commit. The Kafka offset is committed after the table
 commit. A sink that stopped between the two starts from the table's own record of the partition
 (its transaction version) when that is ahead of Kafka's, so a replay commits nothing twice; a
-commit retried after an uncertain failure first checks whether the last attempt landed. A
-partition whose table says another sink wrote part of its range (two owners across a rebalance)
-stops the loop, which restarts from the committed positions. A revoked partition's file in
-flight is finished and committed before the partition is handed over. Clean-topic records that
+commit first reads the table's position of the partition: a file the table holds already
+(an earlier attempt that landed, or another owner across a rebalance) is not committed again,
+and of a file the table holds in part only the rest is committed. Records fetched before a
+rebalance are dropped (they come again from the committed position). A revoked partition's file
+in flight is finished and committed before the partition is handed over. Clean-topic records that
 do not fit the clean schema go to the DLQ before the offset covering them is committed. While
 the lake is down, commits are retried with backoff; once a partition's next file is due as well,
 consumption stops (backpressure, not loss).
@@ -34,8 +35,9 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 
 import pyarrow as pa
+import pyarrow.compute as pc
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
-from aiokafka.errors import CommitFailedError, IllegalStateError
+from aiokafka.errors import IllegalStateError, KafkaError
 from aiokafka.structs import ConsumerRecord
 from deltalake import DeltaTable
 from deltalake.exceptions import CommitFailedError as TableCommitFailed
@@ -95,6 +97,7 @@ class _DropOnRevoke(ConsumerRebalanceListener):  # type: ignore[misc]  # aiokafk
         self.sink = sink
 
     async def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:
+        self.sink.rebalances += 1  # records fetched before now are fetched again
         # Files in flight land and commit first. One that fails leaves its records to the new
         # owner, which starts from the committed offset.
         await self.sink.drain(revoked, return_exceptions=True)
@@ -106,7 +109,13 @@ class _DropOnRevoke(ConsumerRebalanceListener):  # type: ignore[misc]  # aiokafk
 
     async def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
         log.info("partitions assigned", extra={"count": len(assigned)})
-        await self.sink.resume_from_tables(assigned)
+        self.sink.rebalances += 1
+        # the consumer may hand out records of these partitions while the tables are read
+        self.sink.positions_known.clear()
+        try:
+            await self.sink.resume_from_tables(assigned)
+        finally:
+            self.sink.positions_known.set()
 
 
 class S3Sink:
@@ -119,6 +128,9 @@ class S3Sink:
         self.in_flight: dict[TopicPartition, asyncio.Task[None]] = {}
         # each assigned partition's next offset as its table holds it (when it holds any)
         self.in_table: dict[TopicPartition, int] = {}
+        self.positions_known = asyncio.Event()  # in_table holds the assigned partitions
+        self.positions_known.set()
+        self.rebalances = 0  # revocations and assignments so far
         # each table opened once, brought up to date before each commit; one commit at a time
         # per table in this process (they run in threads)
         self.tables: dict[str, DeltaTable | None] = {}
@@ -173,8 +185,7 @@ class S3Sink:
         try:
             while not stop.is_set():
                 batches = await consumer.getmany(timeout_ms=POLL_MS, max_records=10_000)
-                for tp, messages in batches.items():
-                    await self._add_messages(tp, messages)
+                await self._add_batches(batches)
                 await self._flush_due()
                 self._raise_failed_flushes()
                 self._report_lag(consumer)
@@ -209,13 +220,36 @@ class S3Sink:
         await _start_or_stop(consumer)
         return consumer
 
+    async def _add_batches(
+        self, batches: dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]]
+    ) -> None:
+        """Buffer one fetch. A rebalance while it is buffered (the listener runs whenever this
+        waits) resets the consumer's positions to the committed offsets: what is left of the
+        fetch is dropped, as it comes again."""
+        await self.positions_known.wait()
+        rebalances = self.rebalances
+        for tp, messages in batches.items():
+            if self.rebalances != rebalances:
+                m.SKIPPED.labels(reason="rebalanced").inc(sum(map(len, batches.values())))
+                return
+            await self._add_messages(tp, messages, rebalances)
+
     async def _add_messages(
-        self, tp: TopicPartition, messages: list[ConsumerRecord[bytes, bytes]]
+        self, tp: TopicPartition, messages: list[ConsumerRecord[bytes, bytes]], rebalances: int
     ) -> None:
         """Buffer a partition's fetched records, rolling its file where one is due."""
         messages = await self._skip_written(tp, messages)
-        if not messages:
+        if not messages or self.rebalances != rebalances:
             return
+        buffered = self.buffers.get(tp)
+        if buffered is not None and messages[0].offset < buffered.next_offset:
+            # the partition was read again from an earlier position: what the buffer holds
+            # comes again too
+            log.warning(
+                "partition rewound: its buffer is dropped",
+                extra={"topic": tp.topic, "partition": tp.partition},
+            )
+            del self.buffers[tp]
         record_type = record_type_of(tp.topic)
         if record_type is None:
             m.SKIPPED.labels(reason="unknown_type").inc(len(messages))
@@ -233,6 +267,8 @@ class S3Sink:
                 or timestamp_ms - buffer.first_timestamp_ms >= roll_ms
             ):
                 await self._flush(tp)  # one day per file; at most roll_seconds of record time
+                if self.rebalances != rebalances:
+                    return
                 buffer = None
             if buffer is None:
                 buffer = PartitionBuffer(zone, record_type, message.offset, timestamp_ms)
@@ -243,6 +279,8 @@ class S3Sink:
             buffer.next_offset = message.offset + 1
             if buffer.size >= roll_bytes:
                 await self._flush(tp)
+                if self.rebalances != rebalances:
+                    return
 
     def _add_whole(
         self,
@@ -310,7 +348,10 @@ class S3Sink:
             return
         previous = self.in_flight.get(tp)
         if previous is not None:
+            rebalances = self.rebalances
             await previous  # one file in flight per partition; raises if it failed
+            if self.rebalances != rebalances:
+                return  # its records come again from the committed position
         self.in_flight[tp] = asyncio.create_task(
             self._write_and_commit(tp, buffer), name=f"flush {tp.topic}-{tp.partition}"
         )
@@ -373,28 +414,28 @@ class S3Sink:
         if table.num_rows:
             relative = table_path(buffer.zone, buffer.record_type)
             offsets = Offsets(self.app_id(tp), buffer.next_offset)
-            size = await self._append(relative, with_date(table, buffer.day), buffer, offsets)
-            m.FILES.labels(zone=buffer.zone, type=buffer.record_type).inc()
-            m.RECORDS.labels(zone=buffer.zone, type=buffer.record_type).inc(table.num_rows)
-            m.BYTES.labels(zone=buffer.zone).inc(size)
+            written = await self._append(relative, with_date(table, buffer.day), buffer, offsets)
+            if written.num_rows:
+                m.FILES.labels(zone=buffer.zone, type=buffer.record_type).inc()
+                m.RECORDS.labels(zone=buffer.zone, type=buffer.record_type).inc(written.num_rows)
+                m.BYTES.labels(zone=buffer.zone).inc(written.nbytes)
         await self._commit(tp, buffer.next_offset)
         m.FLUSH_SECONDS.labels(zone=buffer.zone).observe(time.perf_counter() - started)
 
     async def _append(
         self, relative: str, data: pa.Table, buffer: PartitionBuffer, offsets: Offsets
-    ) -> int:
+    ) -> pa.Table:
         """Commit ``data`` to the table until it is in: while the store is down, with backoff
-        and not ready. Its size in Arrow bytes."""
+        and not ready. The rows committed (none when the table held them all already)."""
         failures = Attempts(self.settings.backoff(), "the lake")
         while True:
             try:
-                await asyncio.to_thread(self._append_once, relative, data, buffer, offsets)
+                written = await asyncio.to_thread(
+                    self._append_once, relative, data, buffer, offsets
+                )
                 failures.succeeded()
                 self.lake_reachable = True
-                return int(data.nbytes)
-            except OwnedElsewhere:
-                m.ERRORS.labels(reason="owned_elsewhere").inc()
-                raise
+                return written
             except Exception as exc:  # the store is slow or down (delta-rs raises its own)
                 self.lake_reachable = False
                 m.ERRORS.labels(reason=type(exc).__name__).inc()
@@ -413,26 +454,43 @@ class S3Sink:
 
     def _append_once(
         self, relative: str, data: pa.Table, buffer: PartitionBuffer, offsets: Offsets
-    ) -> None:
-        """One attempt, which first reads where the table has this partition: an earlier
-        attempt that landed (its response lost) is not committed again."""
+    ) -> pa.Table:
+        """One attempt: one commit at a time per table in this process (commits run in
+        threads), and again at once when another process committed the partition meanwhile."""
         with self.table_locks.setdefault(relative, threading.Lock()):
-            self._append_locked(relative, data, buffer, offsets)
+            while True:
+                try:
+                    return self._append_locked(relative, data, buffer, offsets)
+                except TableCommitFailed as exc:
+                    if "Concurrent transaction" not in str(exc):
+                        raise
+                    # another owner of the partition committed first (a rebalance both
+                    # sides of which still ran): read its position again
+                    m.ERRORS.labels(reason="concurrent_transaction").inc()
 
     def _append_locked(
         self, relative: str, data: pa.Table, buffer: PartitionBuffer, offsets: Offsets
-    ) -> None:
+    ) -> pa.Table:
+        """Commit what the table does not hold yet of ``data`` (the table's position of the
+        partition is the truth: every record before it is in the table, written by this sink,
+        by an earlier attempt whose response was lost, or by another owner)."""
         table = self.tables.get(relative)
         if table is None:
             table = self.tables[relative] = open_table(self.lake, relative)
         else:
             table.update_incremental()  # what other sinks (and upkeep) committed meanwhile
         in_table = committed_offset(table, offsets.app_id)
+        start = buffer.start_offset
         if in_table is not None and in_table >= offsets.next_offset:
-            return  # the last attempt landed
-        if in_table is not None and in_table > buffer.start_offset:
-            raise OwnedElsewhere(f"{offsets.app_id}: the table is at {in_table}, inside this file")
-        metadata = {"pinpipe": {"app_id": offsets.app_id, "start_offset": buffer.start_offset,
+            return data.slice(0, 0)  # every record is in the table already
+        if in_table is not None and in_table > start:
+            data = data.filter(pc.field("_offset") >= in_table)
+            start = in_table
+            log.warning(
+                "the table holds part of this file: committing the rest",
+                extra={"app_id": offsets.app_id, "table": in_table, "file": buffer.start_offset},
+            )
+        metadata = {"pinpipe": {"app_id": offsets.app_id, "start_offset": start,
                                 "next_offset": offsets.next_offset}}  # fmt: skip
         try:
             version = append(
@@ -444,29 +502,32 @@ class S3Sink:
                 compression=self.settings.s3_sink_compression,
                 table=table,
             )
-        except TableCommitFailed as exc:
-            if "Concurrent transaction" in str(exc):  # the same app id committed meanwhile
-                raise OwnedElsewhere(f"{offsets.app_id}: {exc}") from exc
-            raise
+        except TableCommitFailed:
+            raise  # the table object is brought up to date on the next attempt
         except Exception:
             self.tables.pop(relative, None)  # opened again next time, in whatever state
             raise
         if table is None:  # the first commit made the table
-            self.tables[relative] = open_table(self.lake, relative)
+            table = self.tables[relative] = open_table(self.lake, relative)
         m.TABLE_VERSION.labels(relative).set(version)
-        files = self.tables[relative]
-        m.TABLE_FILES.labels(relative).set(len(files.file_uris()) if files else 0)
+        m.TABLE_FILES.labels(relative).set(len(table.file_uris()) if table else 0)
+        return data
 
     async def _commit(self, tp: TopicPartition, offset: int) -> None:
-        """Commit the Kafka offset past a file the table holds. A failure stops the loop: buffers
-        of the partition may already hold later records, so the safe way on is a restart from
-        the committed positions (where the table's transaction says the file was taken in)."""
+        """Commit the Kafka offset past a file the table holds. One that fails (the group is
+        rebalancing, the partition was revoked) is left: the partition's next owner starts
+        from the table's position where that is ahead."""
         assert self.consumer is not None
         try:
             await self.consumer.commit({tp: offset})
-        except (CommitFailedError, IllegalStateError) as exc:
+        except (KafkaError, IllegalStateError) as exc:
             m.ERRORS.labels(reason=type(exc).__name__).inc()
-            raise RuntimeError(f"commit of {tp} after its file failed: {exc!r}") from exc
+            log.warning(
+                "kafka offset commit failed; the table holds the position",
+                extra={"topic": tp.topic, "partition": tp.partition, "offset": offset,
+                       "error": repr(exc)},
+            )  # fmt: skip
+            return
         self.committed[tp] = offset
 
     async def _to_dlq(self, tp: TopicPartition, unreadable: list[Unreadable]) -> None:
@@ -493,11 +554,6 @@ class S3Sink:
             highwater = consumer.highwater(tp)
             if highwater is not None:
                 m.CONSUMER_LAG.labels(tp.topic, str(tp.partition)).set(max(highwater - offset, 0))
-
-
-class OwnedElsewhere(RuntimeError):
-    """Another sink committed records of a partition this sink holds (a rebalance both sides
-    of which still ran): this sink's loop stops and restarts from the committed positions."""
 
 
 async def _start_or_stop(client: AIOKafkaConsumer | AIOKafkaProducer) -> None:

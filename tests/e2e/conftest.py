@@ -23,7 +23,7 @@ def pipeline(
     prefix = f"e2e{unique}"
     ports = {name: free_port(start=23000 + 100 * i) for i, name in enumerate(PORT_VARIABLES)}
     prometheus_port = free_port(start=23500)
-    broker = KafkaServer(free_port((0, 1), start=33092), tmp_path / "kafka")
+    broker = KafkaServer(free_port((0, 1), start=22092), tmp_path / "kafka")
     broker.start()
     env = {
         **pipeline_env(

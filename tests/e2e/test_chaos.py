@@ -44,7 +44,7 @@ from shared.topics import DLQ_TOPIC, RECORD_TYPES, raw_batch_topic, raw_stream_t
 from tests.conftest import wait_until
 from tests.lake_rows import zone_rows
 from tests.pipeline_env import PORT_VARIABLES, pipeline_env
-from tests.servers import KafkaServer, S3Server, free_port
+from tests.servers import S3_PORT_OFFSETS, KafkaServer, S3Server, free_port
 
 pytestmark = pytest.mark.e2e
 S3_OUTAGE_SECONDS = 30.0
@@ -141,7 +141,7 @@ class Stack:
 def stack(tmp_path: Path, unique: str) -> Iterator[Stack]:
     # below 32768, the ephemeral range: see the module's docstring
     broker_port = free_port((0, 1), start=19092)
-    s3 = S3Server(free_port((0, 1, 2, 3, 10001, 10002, 10003), start=11333), tmp_path / "s3")
+    s3 = S3Server(free_port(S3_PORT_OFFSETS, start=11333), tmp_path / "s3")
     ports = {name: free_port(start=17000 + 100 * i) for i, name in enumerate(PORT_VARIABLES)}
     prefix = f"chaos{unique}"
     env = {

@@ -116,7 +116,7 @@ def _openssl(*args: str | Path) -> None:
 def secure_kafka(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SecureKafka]:
     state = tmp_path_factory.mktemp("secure-kafka")
     server = SecureKafka(
-        free_port((0, 1, 2), start=33092),
+        free_port((0, 1, 2), start=22292),
         state / "kafka",
         tls_dir=state / "tls",
         password=f"pw-{uuid.uuid4().hex}",

@@ -302,9 +302,12 @@ async def _two_sinks_at_once(kafka_bootstrap: str, unique: str, lake: Lake) -> N
             what="the first sink's first commit",
         )
         tasks.append(asyncio.create_task(second.run(stop)))
-        await async_wait_until(
-            lambda: _async(bool(second.committed)), seconds=60, what="the second sink's commit"
-        )
+
+        def split() -> bool:  # the rebalance is over: each sink holds half the partitions
+            held = [len(s.consumer.assignment()) if s.consumer else 0 for s in (first, second)]
+            return held == [3, 3] and all(s.positions_known.is_set() for s in (first, second))
+
+        await async_wait_until(lambda: _async(split()), seconds=60, what="the rebalance")
         await _produce(
             kafka_bootstrap, [(topic, str(i).encode(), _geo(i)) for i in range(1_500, 3_000)]
         )
@@ -316,6 +319,7 @@ async def _two_sinks_at_once(kafka_bootstrap: str, unique: str, lake: Lake) -> N
     finally:
         stop.set()
         await asyncio.gather(*tasks)
+    assert first.committed and second.committed, "one sink committed nothing"
     rows = _rows(lake, "clean", "geo")
     assert len(rows) == 3_000 and _offsets_once(rows), "a commit was doubled"
     assert sorted(r["ind"] for r in rows) == list(range(3_000)), "a commit was lost"

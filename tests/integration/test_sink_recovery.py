@@ -25,7 +25,7 @@ from shared.lake_tables import open_table
 from tests.conftest import wait_until
 from tests.integration.conftest import group_committed, produce
 from tests.processes import ServiceProcess
-from tests.servers import S3Server, free_port
+from tests.servers import S3_PORT_OFFSETS, S3Server, free_port
 
 pytestmark = pytest.mark.integration
 PARTITIONS = 3
@@ -46,8 +46,7 @@ def _geo(ind: int) -> bytes:
 @pytest.fixture
 def own_s3(tmp_path: Path) -> Iterator[S3Server]:
     """An S3 server of the test alone (it gets stopped and started again)."""
-    offsets = (0, 1, 2, 3, 10001, 10002, 10003)
-    server = S3Server(free_port(offsets, start=32333), tmp_path / "s3")
+    server = S3Server(free_port(S3_PORT_OFFSETS, start=30333), tmp_path / "s3")
     server.start()
     try:
         yield server
