@@ -18,6 +18,10 @@ export CONTAINERS_CONF=${CONTAINERS_CONF:-$PWD/infra/image/containers.conf}
 bash infra/image/base.sh
 
 args=(--target "$TARGET" -t "$IMAGE" -f Containerfile --network host)
+if [ "$TARGET" = spark ]; then  # the jars Spark loads, resolved once per version on the host
+  SPARK_JARS_DIR=${SPARK_JARS_DIR:-$PWD/var/spark/jars} bash infra/spark/jars.sh
+  args+=(--build-context "spark-jars=${SPARK_JARS_DIR:-$PWD/var/spark/jars}")
+fi
 ca=${CA_BUNDLE:-${PIP_CERT:-${SSL_CERT_FILE:-/etc/ssl/certs/ca-certificates.crt}}}
 if [ -s "$ca" ]; then args+=(--secret "id=ca-certificates,src=$ca"); fi
 

@@ -1,6 +1,7 @@
 """The S3 sink against the real broker, on a file:// lake and on the real S3 server: every
 record once in the Delta tables, the table's transactions at each partition's next offset, a
-restart that lost its Kafka offsets resuming from the table, two sinks committing at once."""
+restart that lost its Kafka offsets resuming from the table, two sinks committing at once, a
+file the table holds in part adding only the rest."""
 
 from __future__ import annotations
 
@@ -13,16 +14,18 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
+import pyarrow as pa
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from pydantic import SecretStr
 
 from services.s3_sink.config import S3SinkSettings
-from services.s3_sink.sink import S3Sink
+from services.s3_sink.sink import PartitionBuffer, S3Sink
+from services.s3_sink.tables import to_lake_table
 from shared.kafka_admin import ensure_topics
 from shared.kafka_security import KafkaConnection
 from shared.lake import Lake
-from shared.lake_tables import dataset, open_table, sink_app_id
+from shared.lake_tables import Offsets, dataset, open_table, sink_app_id, with_date
 from shared.models import DlqEntry
 from shared.topics import DLQ_TOPIC
 from tests.conftest import async_wait_until
@@ -352,3 +355,43 @@ async def test_two_sinks_commit_to_one_s3_table_at_once(
         s3_secret_access_key=SecretStr(s3_server.secret_key),
     ).open_lake()
     await _two_sinks_at_once(kafka_bootstrap, unique, lake)
+
+
+def _file(topic: str, first: int, last: int) -> tuple[PartitionBuffer, pa.Table]:
+    """A sink file of one partition's records ``first``..``last`` and its Delta rows."""
+    buffer = PartitionBuffer("clean", "geo", first, 1_767_225_600_000)
+    for offset in range(first, last + 1):
+        buffer.columns.add(None, _geo(offset), offset, 1_767_225_600_000)
+    buffer.next_offset = last + 1
+    table, unreadable = to_lake_table("clean", "geo", topic, 0, buffer.columns)
+    assert not unreadable
+    return buffer, with_date(table, buffer.day)
+
+
+def test_a_file_the_table_holds_in_part_commits_the_rest(unique: str, tmp_path: Path) -> None:
+    """The table's version of a partition is the truth: a file the table holds is committed
+    no more, one it holds in part adds the rest, whichever sink (with its own open table)
+    commits it."""
+    settings = S3SinkSettings(lake_url=f"file://{tmp_path}/lake", s3_sink_group_id=unique)
+    lake = settings.open_lake()
+    first, second = S3Sink(settings, lake), S3Sink(settings, lake)
+    topic = f"t{unique}.clean.geo"
+    app_id = sink_app_id(unique, topic, 0)
+
+    def commit(sink: S3Sink, first_offset: int, last_offset: int) -> int:
+        buffer, data = _file(topic, first_offset, last_offset)
+        offsets = Offsets(app_id, buffer.next_offset)
+        return int(sink._append_once("clean/geo", data, buffer, offsets).num_rows)
+
+    assert commit(first, 0, 9) == 10
+    assert commit(second, 0, 9) == 0  # held already (the other sink's commit)
+    version = open_table(lake, "clean/geo").version()  # type: ignore[union-attr]
+    assert commit(second, 5, 14) == 5  # offsets 10..14
+    assert commit(first, 12, 19) == 5  # its open table is behind: brought up to date first
+    table = open_table(lake, "clean/geo")
+    assert table is not None and table.version() == version + 2
+    rows = table.to_pyarrow_table().to_pylist()
+    assert sorted(r["_offset"] for r in rows) == list(range(20))
+    assert table.transaction_version(app_id) == 20
+    starts = [c["pinpipe"]["start_offset"] for c in table.history() if "pinpipe" in c]
+    assert sorted(starts) == [0, 10, 15]
