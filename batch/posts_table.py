@@ -123,24 +123,59 @@ def latest_sql(record_type: RecordType, source: str) -> str:
 
 def staging_sql() -> str:
     """The standard profile's staging views over ``posts`` and the clean records added past
-    its watermark (``new_pin``, ``new_geo``, ``new_user``): each post's latest part is the one
-    in ``posts`` unless a newer record of it was added since. Then staging_common.sql."""
-    names = {"pin": "pins", "geo": "geos", "user": "users_staged"}
-    statements = []
+    its watermark (``new_pin``, ``new_geo``, ``new_user``). ``current_posts``: each post as
+    ``posts`` holds it unless a newer record of one of its parts was added since (only those
+    few posts are joined again). ``pins``, ``geos`` and ``users_staged`` are filters of it (with
+    all its columns); staging_common.sql follows, then :func:`joins_sql`."""
+    columns = ["ind"]
     for record_type in RECORD_TYPES:
-        offset = offset_column(record_type)
-        columns = ", ".join(("ind", *PART_COLUMNS[record_type]))
-        statements += [
-            f"CREATE OR REPLACE VIEW latest_new_{record_type} AS "
-            + latest_sql(record_type, f"new_{record_type}"),
-            f"CREATE OR REPLACE VIEW {names[record_type]} AS "
-            f"SELECT {columns} FROM posts AS p WHERE p.{offset} IS NOT NULL AND NOT EXISTS "
-            f"(SELECT 1 FROM latest_new_{record_type} AS n "
-            f"WHERE n.ind = p.ind AND n._offset > p.{offset}) "
-            f"UNION ALL SELECT {columns} FROM latest_new_{record_type} AS n WHERE NOT EXISTS "
-            f"(SELECT 1 FROM posts AS p WHERE p.ind = n.ind AND p.{offset} >= n._offset)",
+        columns += [*PART_COLUMNS[record_type], offset_column(record_type)]
+    statements = [
+        f"CREATE OR REPLACE VIEW latest_new_{record_type} AS "
+        + latest_sql(record_type, f"new_{record_type}")
+        for record_type in RECORD_TYPES
+    ]
+    statements.append(
+        "CREATE OR REPLACE VIEW new_inds AS "
+        + " UNION ".join(f"SELECT ind FROM latest_new_{t}" for t in RECORD_TYPES)
+    )
+    patched = ["n.ind"]
+    joins = ["LEFT JOIN posts AS p ON p.ind = n.ind"]
+    for record_type in RECORD_TYPES:
+        offset, new = offset_column(record_type), f"new_{record_type}"
+        newer = f"{new}._offset IS NOT NULL AND (p.{offset} IS NULL OR {new}._offset > p.{offset})"
+        patched += [
+            f"CASE WHEN {newer} THEN {new}.{c} ELSE p.{c} END AS {c}"
+            for c in PART_COLUMNS[record_type]
         ]
+        patched.append(f"CASE WHEN {newer} THEN {new}._offset ELSE p.{offset} END AS {offset}")
+        joins.append(f"LEFT JOIN latest_new_{record_type} AS {new} ON {new}.ind = n.ind")
+    statements.append(
+        f"CREATE OR REPLACE VIEW current_posts AS SELECT {', '.join(columns)} FROM posts AS p "
+        "WHERE NOT EXISTS (SELECT 1 FROM new_inds AS n WHERE n.ind = p.ind) "
+        f"UNION ALL SELECT {', '.join(patched)} FROM new_inds AS n {' '.join(joins)}"
+    )
+    # every column (only the questions' once the working set is built): `users`
+    # (staging_common.sql, with age groups) then holds the pins too
+    names: dict[RecordType, str] = {"pin": "pins", "geo": "geos", "user": "users_staged"}
+    for record_type, name in names.items():
+        statements.append(
+            f"CREATE OR REPLACE VIEW {name} AS SELECT * FROM current_posts "
+            f"WHERE {offset_column(record_type)} IS NOT NULL"
+        )
     return ";\n".join(statements) + ";\n"
+
+
+def joins_sql() -> str:
+    """staging_common.sql's ``pin_geo`` and ``pin_user`` over the posts table: its rows are
+    joined already, so these are filters, not joins (the same columns)."""
+    return (
+        "CREATE OR REPLACE VIEW pin_geo AS SELECT ind, category, follower_count, poster_name, "
+        f"country, timestamp FROM current_posts WHERE {offset_column('pin')} IS NOT NULL "
+        f"AND {offset_column('geo')} IS NOT NULL;\n"
+        "CREATE OR REPLACE VIEW pin_user AS SELECT ind, category, follower_count, age_group, "
+        f"date_joined FROM users WHERE {offset_column('pin')} IS NOT NULL;\n"
+    )
 
 
 def refresh(lake: Lake, report: Callable[[str], None] = print) -> Refreshed:

@@ -15,7 +15,7 @@ import duckdb
 import pyarrow as pa
 
 from batch.posts_table import POSTS, newer_records, watermark
-from batch.questions import QUESTIONS, WORKING_SET, staging_sql
+from batch.questions import QUESTIONS, staging_sql, working_set
 from shared.lake import Lake, table_path
 from shared.lake_schema import CLEAN_SCHEMAS
 from shared.lake_tables import AsOf, dataset, open_table, require_migrated
@@ -56,9 +56,12 @@ def _empty(record_type: RecordType) -> pa.Table:
 
 
 def materialise_working_set(con: duckdb.DuckDBPyConnection) -> None:
-    """Replaces the views the questions read by tables of what they select (WORKING_SET), so
-    that several questions deduplicate and join the lake once, not once each."""
-    for name, columns in WORKING_SET:
+    """Replaces the views the questions read by tables of what they select (the working set),
+    so that several questions deduplicate and join the lake once, not once each."""
+    over_posts = bool(
+        con.execute("SELECT 1 FROM duckdb_views() WHERE view_name = 'current_posts'").fetchall()
+    )
+    for name, columns in working_set(over_posts):
         selected = ", ".join(columns) if columns else "*"
         con.execute(f"CREATE TABLE _working AS SELECT {selected} FROM {name}")
         con.execute(f"DROP VIEW {name}")

@@ -10,6 +10,7 @@ from importlib import resources
 from batch import posts_table
 from shared import questions as catalogue
 from shared.profiles import PROFILES, Profile
+from shared.topics import RECORD_TYPES
 
 
 @dataclass(frozen=True)
@@ -55,15 +56,29 @@ QUESTIONS: dict[str, Question] = {
 }
 
 
+WorkingSet = tuple[tuple[str, tuple[str, ...] | None], ...]
 # What an engine running several questions builds once, in this order: each staging relation
 # with the columns the questions read (None: all of them), then the two joins of staging_common.
-WORKING_SET: tuple[tuple[str, tuple[str, ...] | None], ...] = (
+WORKING_SET: WorkingSet = (
     ("pins", ("ind", "category", "follower_count", "poster_name")),
     ("geos", ("ind", "country", "timestamp")),
     ("users", ("ind", "age_group", "date_joined")),
     ("pin_geo", None),
     ("pin_user", None),
 )
+# Over the posts table the parts are joined already: the current posts once, with the columns
+# the questions read (as above, and the age that age groups come from); the rest are filters.
+POSTS_WORKING_SET: WorkingSet = (
+    (
+        "current_posts",
+        ("ind", "category", "follower_count", "poster_name", "country", "timestamp", "age",
+         "date_joined", *(posts_table.offset_column(t) for t in RECORD_TYPES)),
+    ),
+)  # fmt: skip
+
+
+def working_set(over_posts: bool) -> WorkingSet:
+    return POSTS_WORKING_SET if over_posts else WORKING_SET
 
 
 def read_sql(name: str) -> str:
@@ -78,5 +93,11 @@ def staging_sql(profile: Profile, over_posts: bool = False) -> str:
         raise ValueError(f"unknown profile {profile!r}: {', '.join(PROFILES)}")
     if over_posts and profile != "standard":
         raise ValueError("only the standard profile reads the posts table")
-    staged = posts_table.staging_sql() if over_posts else read_sql(f"staging_{profile}.sql")
-    return staged + "\n" + read_sql("staging_common.sql")
+    if over_posts:
+        return (
+            posts_table.staging_sql()
+            + read_sql("staging_common.sql")
+            + "\n"
+            + posts_table.joins_sql()
+        )
+    return read_sql(f"staging_{profile}.sql") + "\n" + read_sql("staging_common.sql")

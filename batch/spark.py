@@ -21,7 +21,7 @@ import pyarrow.dataset as pads
 
 from batch.config import BatchSettings
 from batch.posts_table import POSTS, newer_records, watermark
-from batch.questions import QUESTIONS, WORKING_SET, staging_sql
+from batch.questions import QUESTIONS, staging_sql, working_set
 from shared.lake import Lake, table_path
 from shared.lake_schema import CLEAN_SCHEMAS
 from shared.lake_tables import AsOf, open_table
@@ -152,10 +152,12 @@ def spark_uri(lake: Lake, relative: str) -> str:
     return lake.table_uri(relative).replace("s3://", "s3a://", 1)
 
 
-def _cache_working_set(spark: SparkSession) -> None:
+def _cache_working_set(spark: SparkSession, over_posts: bool) -> None:
     """Spark's form of batch.query.materialise_working_set: each relation the questions read,
     computed once and cached, under its own name."""
-    for name, columns in WORKING_SET:
+    for name, columns in working_set(over_posts):
+        if over_posts:
+            columns = None  # Spark's `SELECT *` views keep the columns they were made with
         frame = spark.table(name).select(*(columns or ["*"])).cache()
         frame.count()
         frame.createOrReplaceTempView(name)
@@ -187,7 +189,7 @@ def run_questions_spark(
     for statement in _statements(staging_sql(profile, over_posts)):
         spark.sql(statement)
     if len(names) > 1:
-        _cache_working_set(spark)
+        _cache_working_set(spark, over_posts)
     answers = {}
     for name in names:
         (query,) = _statements(QUESTIONS[name].sql())
