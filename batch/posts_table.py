@@ -46,6 +46,15 @@ def offset_column(record_type: RecordType) -> str:
     return f"{record_type}_offset"
 
 
+# What the nine questions read of a post (with the age its age group comes from), and which of
+# its parts it has: the staging views over posts select these (batch/questions.py builds them
+# once; a view naming more would not bind after that, in DuckDB or in Spark).
+QUESTION_COLUMNS: tuple[str, ...] = (
+    "ind", "category", "follower_count", "poster_name", "country", "timestamp", "age",
+    "date_joined", *(offset_column(t) for t in RECORD_TYPES),
+)  # fmt: skip
+
+
 Watermark = dict[str, int]  # clean table → the version a refresh read up to
 
 
@@ -126,7 +135,7 @@ def staging_sql() -> str:
     its watermark (``new_pin``, ``new_geo``, ``new_user``). ``current_posts``: each post as
     ``posts`` holds it unless a newer record of one of its parts was added since (only those
     few posts are joined again). ``pins``, ``geos`` and ``users_staged`` are filters of it (with
-    all its columns); staging_common.sql follows, then :func:`joins_sql`."""
+    :data:`QUESTION_COLUMNS`); staging_common.sql follows, then :func:`joins_sql`."""
     columns = ["ind"]
     for record_type in RECORD_TYPES:
         columns += [*PART_COLUMNS[record_type], offset_column(record_type)]
@@ -155,13 +164,13 @@ def staging_sql() -> str:
         "WHERE NOT EXISTS (SELECT 1 FROM new_inds AS n WHERE n.ind = p.ind) "
         f"UNION ALL SELECT {', '.join(patched)} FROM new_inds AS n {' '.join(joins)}"
     )
-    # every column (only the questions' once the working set is built): `users`
-    # (staging_common.sql, with age groups) then holds the pins too
+    # the questions' columns of every part: `users` (staging_common.sql, with age groups) then
+    # holds the pins too
     names: dict[RecordType, str] = {"pin": "pins", "geo": "geos", "user": "users_staged"}
     for record_type, name in names.items():
         statements.append(
-            f"CREATE OR REPLACE VIEW {name} AS SELECT * FROM current_posts "
-            f"WHERE {offset_column(record_type)} IS NOT NULL"
+            f"CREATE OR REPLACE VIEW {name} AS SELECT {', '.join(QUESTION_COLUMNS)} "
+            f"FROM current_posts WHERE {offset_column(record_type)} IS NOT NULL"
         )
     return ";\n".join(statements) + ";\n"
 

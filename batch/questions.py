@@ -10,7 +10,6 @@ from importlib import resources
 from batch import posts_table
 from shared import questions as catalogue
 from shared.profiles import PROFILES, Profile
-from shared.topics import RECORD_TYPES
 
 
 @dataclass(frozen=True)
@@ -67,14 +66,8 @@ WORKING_SET: WorkingSet = (
     ("pin_user", None),
 )
 # Over the posts table the parts are joined already: the current posts once, with the columns
-# the questions read (as above, and the age that age groups come from); the rest are filters.
-POSTS_WORKING_SET: WorkingSet = (
-    (
-        "current_posts",
-        ("ind", "category", "follower_count", "poster_name", "country", "timestamp", "age",
-         "date_joined", *(posts_table.offset_column(t) for t in RECORD_TYPES)),
-    ),
-)  # fmt: skip
+# the questions read (batch/posts_table.QUESTION_COLUMNS); the rest are filters of it.
+POSTS_WORKING_SET: WorkingSet = (("current_posts", posts_table.QUESTION_COLUMNS),)
 
 
 def working_set(over_posts: bool) -> WorkingSet:

@@ -156,8 +156,6 @@ def _cache_working_set(spark: SparkSession, over_posts: bool) -> None:
     """Spark's form of batch.query.materialise_working_set: each relation the questions read,
     computed once and cached, under its own name."""
     for name, columns in working_set(over_posts):
-        if over_posts:
-            columns = None  # Spark's `SELECT *` views keep the columns they were made with
         frame = spark.table(name).select(*(columns or ["*"])).cache()
         frame.count()
         frame.createOrReplaceTempView(name)
