@@ -228,9 +228,11 @@ class S3Sink:
         fetch is dropped, as it comes again."""
         await self.positions_known.wait()
         rebalances = self.rebalances
-        for tp, messages in batches.items():
+        fetched = list(batches.items())
+        for index, (tp, messages) in enumerate(fetched):
             if self.rebalances != rebalances:
-                m.SKIPPED.labels(reason="rebalanced").inc(sum(map(len, batches.values())))
+                dropped = sum(len(rest) for _, rest in fetched[index:])
+                m.SKIPPED.labels(reason="rebalanced").inc(dropped)
                 return
             await self._add_messages(tp, messages, rebalances)
 
