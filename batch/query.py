@@ -13,12 +13,19 @@ from typing import Any, Literal, get_args
 
 import duckdb
 import pyarrow as pa
+from deltalake import DeltaTable
 
 from batch.posts_table import POSTS, newer_records, watermark
 from batch.questions import QUESTIONS, staging_sql, working_set
 from shared.lake import Lake, table_path
 from shared.lake_schema import CLEAN_SCHEMAS
-from shared.lake_tables import AsOf, dataset, open_table, require_migrated
+from shared.lake_tables import (
+    AsOf,
+    dataset,
+    local_parquet_files,
+    open_table,
+    require_migrated,
+)
 from shared.profiles import Profile
 from shared.topics import RECORD_TYPES, RecordType
 
@@ -41,13 +48,24 @@ def connect(
     over_posts = profile == "standard" and not isinstance(as_of, int)
     posts = open_table(lake, POSTS, as_of) if over_posts else None
     if posts is not None:
-        con.register("posts", posts.to_pyarrow_dataset())
+        _register_posts(con, lake, posts)
         newer, _ = newer_records(lake, watermark(posts), as_of)
         for record_type in RECORD_TYPES:
             added = newer.get(record_type)
             con.register(f"new_{record_type}", _empty(record_type) if added is None else added)
     con.execute(staging_sql(profile, over_posts=posts is not None))
     return con
+
+
+def _register_posts(con: duckdb.DuckDBPyConnection, lake: Lake, posts: DeltaTable) -> None:
+    """``posts``: the snapshot's files read by DuckDB's own Parquet reader where it may read
+    them (shared/lake_tables.local_parquet_files), the Arrow dataset otherwise."""
+    files = local_parquet_files(lake, posts)
+    if files is None:
+        con.register("posts", posts.to_pyarrow_dataset())
+        return
+    listed = ", ".join("'" + path.replace("'", "''") + "'" for path in files)
+    con.execute(f"CREATE VIEW posts AS SELECT * FROM read_parquet([{listed}], union_by_name=true)")
 
 
 def _empty(record_type: RecordType) -> pa.Table:

@@ -171,6 +171,24 @@ def dataset(lake: Lake, relative: str, as_of: AsOf | None = None) -> pads.Datase
     return None if table is None else table.to_pyarrow_dataset()
 
 
+# Reader features that do not change how a data file reads: with only these, a snapshot's
+# files are its rows (no deletion vectors, no column mapping).
+PLAIN_READER_FEATURES = frozenset({"timestampNtz", "v2Checkpoint", "vacuumProtocolCheck"})
+
+
+def local_parquet_files(lake: Lake, table: DeltaTable) -> list[str] | None:
+    """The paths of a snapshot's data files when an engine may read them as plain Parquet
+    (DuckDB's own reader is about twice as fast as the Arrow dataset): a ``file://`` lake, an
+    unpartitioned table, reader features in :data:`PLAIN_READER_FEATURES`, at least one file.
+    None otherwise: read :func:`dataset`."""
+    if lake.is_s3 or table.metadata().partition_columns:
+        return None
+    if not set(table.protocol().reader_features or ()) <= PLAIN_READER_FEATURES:
+        return None
+    files = [uri.removeprefix("file://") for uri in table.file_uris()]
+    return files or None
+
+
 def legacy_files(lake: Lake, relative: str) -> list[str]:
     """The table folder's Parquet files of the lake before Delta (``pinpipe lake migrate``)."""
     zone, record_type = relative.split("/")

@@ -25,6 +25,7 @@ from shared.lake import Lake, open_lake, table_path
 from shared.lake_tables import (
     NotMigrated,
     append,
+    local_parquet_files,
     open_table,
     require_migrated,
     sink_app_id,
@@ -67,6 +68,23 @@ def test_answers_do_not_depend_on_how_fresh_posts_is(tmp_path: Path) -> None:
         table_path("clean", t): table.version() for t, table in current.items() if table
     }, "the watermark is the clean tables' versions it read"
     assert refresh(with_posts, report=lambda line: None).version is None  # nothing new
+
+
+def test_duckdb_reads_local_posts_files_as_parquet_and_anything_else_as_a_dataset(
+    tmp_path: Path,
+) -> None:
+    lake = open_lake(f"file://{tmp_path}")
+    write_stream(lake, posts_stream(share=0.5), 0)
+    refresh(lake, report=lambda line: None)
+    posts = open_table(lake, POSTS)
+    assert posts is not None
+    files = local_parquet_files(lake, posts)
+    assert files and all(Path(path).is_file() for path in files)
+    assert sum(pq.ParquetFile(path).metadata.num_rows for path in files) == posts.count()
+    clean = open_table(lake, table_path("clean", "pin"))
+    assert clean is not None and local_parquet_files(lake, clean) is None, "partitioned by date"
+    on_s3 = Lake(url="s3://bucket/lake", fs=lake.fs, root="bucket/lake")
+    assert local_parquet_files(on_s3, posts) is None
 
 
 def test_time_travel_answers_as_the_lake_was(tmp_path: Path) -> None:
