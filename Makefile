@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: help setup setup-test up down status test test-k8s cluster-up cluster-down test-unit lint bench soak image clean
+.PHONY: help setup setup-spark setup-test up down status test test-k8s cluster-up cluster-down test-unit lint bench soak image clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-11s %s\n", $$1, $$2}'
@@ -14,14 +14,25 @@ $(STAMP): pyproject.toml requirements.lock
 	@bash infra/require.sh python java mvn
 	@test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -c requirements.lock -e '.[dev,spark]'
+	$(PY) -m pip install -q -c requirements.lock -e .
 	@touch $(STAMP)
 
-setup: $(STAMP) ## Install what is missing: .venv, Python packages, Kafka and hadoop-aws jars (idempotent)
+# the test and lint tools (the `dev` extra), and Spark (the `spark` extra): not for `make up`
+$(VENV)/.installed-dev: $(STAMP)
+	$(PY) -m pip install -q -c requirements.lock -e '.[dev]'
+	@touch $@
+
+$(VENV)/.installed-spark: $(STAMP)
+	$(PY) -m pip install -q -c requirements.lock -e '.[spark]'
+	@touch $@
+
+setup: $(STAMP) ## Install what the pipeline needs: .venv with its packages, Kafka's jars (idempotent)
 	@bash infra/kafka/kafka.sh install
+
+setup-spark: setup $(VENV)/.installed-spark ## pyspark and the delta-spark/hadoop-aws jars (else: on first use of a Spark command)
 	@bash infra/spark/jars.sh
 
-setup-test: setup ## setup, plus what the tests use: SeaweedFS (built once), PostgreSQL, MariaDB
+setup-test: setup-spark $(VENV)/.installed-dev ## setup and Spark, plus what the tests use: test tools, SeaweedFS (built once), PostgreSQL, MariaDB
 	@bash infra/require.sh go curl postgres mariadb podman runc debootstrap prometheus
 	@bash infra/s3/seaweedfs.sh install
 
@@ -47,24 +58,27 @@ cluster-up: ## Build (once) and start the single-node Kubernetes of the k8s test
 cluster-down: ## Stop it and undo what it changed on the host (also after a failed run)
 	bash infra/k8s/cluster.sh down
 
-test-unit: setup ## Unit tests only (no servers)
+test-unit: setup $(VENV)/.installed-dev ## Unit tests only (no servers)
 	$(VENV)/bin/pytest -p no:cacheprovider tests/unit
 
-lint: setup ## ruff and mypy
+lint: $(VENV)/.installed-spark $(VENV)/.installed-dev ## ruff and mypy
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
 	$(VENV)/bin/mypy docs/diagram.py
 
-bench: setup ## Benchmarks (numbers printed and written under var/bench/)
+bench: setup-test ## Benchmarks (numbers printed and written under var/bench/)
 	@bash infra/require.sh go
 	$(PY) -m bench.ingest_bench
 	$(PY) -m bench.emulator_bench
 	$(PY) -m bench.cleaner_bench
 	$(PY) -m bench.sink_bench
 	$(PY) -m bench.aggregator_bench
+	$(PY) -m bench.pipeline_bench
 	$(PY) -m bench.batch_bench
 	$(PY) -m bench.lake_bench
+	$(PY) -m bench.first_answer
+	$(PY) -m bench.results
 
 soak: setup-test ## 30 minutes of steady load on the whole pipeline: RSS, fds and lag sampled (var/bench/soak.*)
 	$(PY) -m bench.soak

@@ -1,7 +1,8 @@
 """The analysis questions on Spark SQL (``pinpipe query --engine spark``): the same SQL files as
 DuckDB, over the same Delta tables (read by delta-spark), for lakes too big for one machine.
-pyspark is an optional extra (``pip install -e '.[spark]'``); it runs locally unless
-``PINPIPE_SPARK_MASTER`` says otherwise (:class:`batch.config.BatchSettings`).
+pyspark is an optional extra (``pip install -e '.[spark]'``), installed on first use with the
+jars (batch/spark_install.py); it runs locally unless ``PINPIPE_SPARK_MASTER`` says otherwise
+(:class:`batch.config.BatchSettings`).
 
 delta-spark, and for an ``s3://`` lake (read as ``s3a://``, path-style, with the lake's S3
 settings) hadoop-aws, come from Maven Central by ``infra/spark/jars.sh`` into
@@ -22,6 +23,7 @@ import pyarrow.dataset as pads
 from batch.config import BatchSettings
 from batch.posts_table import POSTS, newer_records, watermark
 from batch.questions import QUESTIONS, staging_sql, working_set
+from batch.spark_install import ensure_jars, ensure_pyspark
 from shared.lake import Lake, table_path
 from shared.lake_schema import CLEAN_SCHEMAS
 from shared.lake_tables import AsOf, open_table
@@ -43,10 +45,10 @@ def spark_session(
     # Python workers run this interpreter (its packages), not whatever `python3` is on PATH;
     # pyspark reads the variable when the context starts.
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
-    try:
-        from pyspark.sql import SparkSession
-    except ImportError as exc:  # pragma: no cover - depends on the install
-        raise RuntimeError("Spark needs pyspark: pip install -e '.[spark]'") from exc
+    ensure_pyspark()  # on first use: `make up` leaves Spark out
+    ensure_jars(settings.spark_jars_dir)
+    from pyspark.sql import SparkSession
+
     builder = SparkSession.builder
     jars = sorted(settings.spark_jars_dir.glob("*.jar"))
     if jars:
@@ -81,7 +83,7 @@ def use_s3(spark: SparkSession, settings: BatchSettings) -> None:
     if not any(settings.spark_jars_dir.glob("hadoop-aws-*.jar")):
         raise RuntimeError(
             f"an s3:// lake needs hadoop-aws in {settings.spark_jars_dir}: run infra/spark/jars.sh"
-            " (make setup does)"
+            " (make setup-spark does)"
         )
     options = {
         "fs.s3a.path.style.access": "true",

@@ -250,6 +250,7 @@ def query(
     from batch.config import BatchSettings
     from batch.query import FORMATS, render, run_questions
     from batch.questions import QUESTIONS
+    from batch.spark_install import SparkUnavailable
     from shared.lake_tables import NotMigrated
     from shared.profiles import PROFILES
 
@@ -272,6 +273,9 @@ def query(
     except (NotMigrated, DeltaError) as exc:  # a lake to migrate; no such version or time
         typer.echo(f"pinpipe query: {exc}", err=True)
         raise typer.Exit(code=2) from exc
+    except SparkUnavailable as exc:  # its first-use install failed
+        typer.echo(f"pinpipe query: {exc}", err=True)
+        raise typer.Exit(code=1) from exc
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
         extension = "txt" if text_format == "table" else text_format
@@ -303,6 +307,7 @@ def backfill(
 
     from batch.backfill import run_backfill
     from batch.config import BatchSettings
+    from batch.spark_install import SparkUnavailable
     from shared.profiles import PROFILES
 
     cleaning_profile = _one_of(profile, PROFILES, "profile")
@@ -312,15 +317,19 @@ def backfill(
     except ValueError as exc:
         raise typer.BadParameter(f"dates are YYYY-MM-DD: {exc}") from exc
     settings = BatchSettings()
-    run_backfill(
-        settings,
-        lake or settings.lake_url,
-        out,
-        first,
-        last,
-        cleaning_profile,
-        report=typer.echo,
-    )
+    try:
+        run_backfill(
+            settings,
+            lake or settings.lake_url,
+            out,
+            first,
+            last,
+            cleaning_profile,
+            report=typer.echo,
+        )
+    except SparkUnavailable as exc:  # its first-use install failed
+        typer.echo(f"pinpipe backfill: {exc}", err=True)
+        raise typer.Exit(code=1) from exc
 
 
 @lake_app.command("import")

@@ -15,7 +15,7 @@ if [ -f "$jars/.version" ] && [ "$(cat "$jars/.version")" = "$version" ]; then
   exit 0
 fi
 command -v mvn >/dev/null || { echo "jars.sh: mvn not found: install Maven" >&2; exit 1; }
-echo "jars.sh: resolving $version and the AWS SDK bundle (~560 MB) into $jars" >&2
+echo "jars.sh: resolving $version and the AWS SDK bundle (~560 MB, once per version) from Maven Central into $jars" >&2
 rm -rf "$jars.tmp"
 mvn -q -B -f "$here/pom.xml" dependency:copy-dependencies \
   -DoutputDirectory="$jars.tmp" -DincludeScope=runtime
