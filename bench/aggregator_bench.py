@@ -36,6 +36,7 @@ import orjson
 from aiokafka import AIOKafkaProducer
 
 from bench.local_stack import ROOT, free_port, local_kafka
+from bench.metrics_text import histogram, quantile
 from bench.progress import drain, sample_rows
 from shared.cleaning import clean
 from shared.kafka_admin import ensure_topics
@@ -96,33 +97,6 @@ async def _steady(bootstrap: str, posts: Posts, rate: int, seconds: float) -> in
     finally:
         await producer.stop()
     return sent
-
-
-def _histogram(url: str) -> dict[float, float]:
-    """Cumulative bucket counts of the freshness histogram (le → count)."""
-    buckets = {}
-    for line in httpx.get(url + "/metrics", timeout=10).text.splitlines():
-        if line.startswith(FRESHNESS + "_bucket{"):
-            le = line.split('le="')[1].split('"')[0]
-            buckets[float("inf") if le == "+Inf" else float(le)] = float(line.split()[-1])
-    return buckets
-
-
-def quantile(q: float, before: dict[float, float], after: dict[float, float]) -> float:
-    """histogram_quantile over the observations between two snapshots."""
-    bounds = sorted(after)
-    counts = [after[b] - before.get(b, 0.0) for b in bounds]
-    total = counts[-1]
-    if not total:
-        return float("nan")
-    wanted, lower, below = q * total, 0.0, 0.0
-    for bound, count in zip(bounds, counts, strict=True):
-        if count >= wanted:
-            if bound == float("inf"):
-                return lower
-            return lower + (bound - lower) * (wanted - below) / max(count - below, 1e-9)
-        lower, below = bound, count
-    return lower
 
 
 def _wait_ready(url: str, process: subprocess.Popen[bytes], log: Path) -> None:
@@ -208,10 +182,10 @@ def main() -> None:
             try:
                 _wait_ready(url, process, log)
                 time.sleep(2)
-                before = _histogram(url)
+                before = histogram(httpx.get(url + "/metrics", timeout=10).text, FRESHNESS)
                 sent = asyncio.run(_steady(bootstrap, posts, args.rate, args.seconds))
                 time.sleep(3)
-                after = _histogram(url)
+                after = histogram(httpx.get(url + "/metrics", timeout=10).text, FRESHNESS)
             finally:
                 process.terminate()
                 process.wait(timeout=60)

@@ -66,7 +66,7 @@ class LocalS3:
 @contextmanager
 def local_s3(state: Path) -> Iterator[LocalS3]:
     """A SeaweedFS S3 server on free loopback ports, its data under ``state``."""
-    port = free_port(38333, span=3)
+    port = free_port(38333, span=7)  # S3, filer, master, volume; their gRPC ports +4 … +7
     env = {**os.environ, "S3_PORT": str(port), "S3_STATE_DIR": str(state / "s3")}
     script = str(ROOT / "infra" / "s3" / "seaweedfs.sh")
     subprocess.run(["bash", script, "start"], env=env, check=True)

@@ -27,9 +27,8 @@ from pathlib import Path
 from statistics import median
 from typing import Any
 
-import httpx
-
 from bench.local_stack import ROOT, free_port, local_s3
+from bench.metrics_text import metric_sum, scrape
 from tests.pipeline_env import pipeline_env
 
 OUT = ROOT / "var" / "bench"
@@ -121,7 +120,7 @@ class SoakStack:
         taken = []
         for name, pid in self.children().items():
             try:
-                rss = _rss_bytes(pid)
+                rss = rss_bytes(pid)
                 fds = len(os.listdir(f"/proc/{pid}/fd"))
             except OSError:
                 continue  # it is being restarted
@@ -132,16 +131,16 @@ class SoakStack:
     def _lag(self, name: str) -> float | None:
         if name not in LAG_METRICS:
             return None
-        try:
-            text = httpx.get(f"http://127.0.0.1:{self.ports[name]}/metrics", timeout=5).text
-        except httpx.HTTPError:
-            return None
-        metric = LAG_METRICS[name] + "{"
-        return sum(float(line.split()[-1]) for line in text.splitlines() if line.startswith(metric))
+        text = scrape(self.ports[name], timeout=5)
+        return metric_sum(text, LAG_METRICS[name]) if text else None
 
 
 @contextmanager
-def soak_stack(rate: float) -> Iterator[SoakStack]:
+def soak_stack(
+    rate: float, *, emulator: bool = True, source_posts: int = SOURCE_POSTS
+) -> Iterator[SoakStack]:
+    """The whole pipeline (``pinpipe up --detach``) in a folder of its own, on a lake in an S3
+    server of its own; with ``emulator``, posting ``rate`` posts/s on both routes."""
     folder = Path(tempfile.mkdtemp(prefix="pinpipe-soak-"))
     with local_s3(folder) as s3:
         ports = {
@@ -180,9 +179,10 @@ def soak_stack(rate: float) -> Iterator[SoakStack]:
             config_kwargs={"s3": {"addressing_style": "path"}},
         )
         _create_bucket(fs, "soak")
-        stack.pinpipe("emulator", "seed-db", "--rows", str(SOURCE_POSTS))
-        print(f"soak: starting the pipeline in {folder} ({rate:g} posts/s on both routes)")
-        stack.pinpipe("up", "--detach")
+        stack.pinpipe("emulator", "seed-db", "--rows", str(source_posts))
+        load = f"{rate:g} posts/s on both routes" if emulator else "no emulator"
+        print(f"starting the pipeline in {folder} ({load})")
+        stack.pinpipe("up", "--detach", "--emulator" if emulator else "--no-emulator")
         try:
             yield stack
         finally:
@@ -203,7 +203,7 @@ def _create_bucket(fs: Any, name: str) -> None:
             time.sleep(0.5)
 
 
-def _rss_bytes(pid: int) -> int:
+def rss_bytes(pid: int) -> int:
     with open(f"/proc/{pid}/status", encoding="ascii") as handle:
         for line in handle:
             if line.startswith("VmRSS:"):
