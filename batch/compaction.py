@@ -21,9 +21,10 @@ from datetime import timedelta
 
 from deltalake import CommitProperties, DeltaTable
 
+from batch import posts_table
 from batch.posts_table import POSTS, refresh
 from shared.lake import ZONE_TABLES, Lake
-from shared.lake_tables import open_table
+from shared.lake_tables import DEFAULT_COMPRESSION, open_table, writer_properties
 
 DEFAULT_TARGET_BYTES = 128 * 1024 * 1024
 LAKE_TABLES = (*ZONE_TABLES, POSTS)  # every table of the lake
@@ -64,8 +65,10 @@ def compact(
         if table is None or file_count(table) < min_files:
             continue
         before, started = file_count(table), time.perf_counter()
+        codec = posts_table.COMPRESSION if relative == POSTS else DEFAULT_COMPRESSION
         table.optimize.compact(
             target_size=target_bytes,
+            writer_properties=writer_properties(codec),
             commit_properties=CommitProperties(custom_metadata={"pinpipe": "lake compact"}),
         )
         table.update_incremental()

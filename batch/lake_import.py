@@ -27,7 +27,7 @@ from shared.lake_schema import (
     RAW_SCHEMA,
     parse_clean_json,
 )
-from shared.lake_tables import Compression, append, with_date
+from shared.lake_tables import DEFAULT_COMPRESSION, Compression, append, with_date
 from shared.topics import RecordType
 
 
@@ -43,7 +43,7 @@ def import_file(
     zone: Zone,
     record_type: RecordType,
     source: Path,
-    compression: Compression = "zstd",
+    compression: Compression = DEFAULT_COMPRESSION,
 ) -> Imported:
     """Write ``source`` into the lake; raise ``ValueError`` naming what does not fit."""
     if zone == "clean":

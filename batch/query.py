@@ -13,10 +13,12 @@ from typing import Any, Literal, get_args
 
 import duckdb
 import pyarrow as pa
+import pyarrow.dataset as pads
 from deltalake import DeltaTable
 
-from batch.posts_table import POSTS, newer_records, watermark
+from batch.posts_table import POSTS, newer_records, values_sql, watermark
 from batch.questions import QUESTIONS, staging_sql, working_set
+from shared.age_groups import LABELS as AGE_GROUP_LABELS
 from shared.lake import Lake, table_path
 from shared.lake_schema import CLEAN_SCHEMAS
 from shared.lake_tables import (
@@ -47,14 +49,23 @@ def connect(
     # a version number is each table's own: with one, the clean tables alone are exact
     over_posts = profile == "standard" and not isinstance(as_of, int)
     posts = open_table(lake, POSTS, as_of) if over_posts else None
+    any_newer = False
     if posts is not None:
         _register_posts(con, lake, posts)
         newer, _ = newer_records(lake, watermark(posts), as_of)
         for record_type in RECORD_TYPES:
             added = newer.get(record_type)
             con.register(f"new_{record_type}", _empty(record_type) if added is None else added)
-    con.execute(staging_sql(profile, over_posts=posts is not None))
+        any_newer = any(_holds_files(added) for added in newer.values())
+    con.execute(staging_sql(profile, over_posts=posts is not None, any_newer=any_newer))
     return con
+
+
+def _holds_files(data: pads.Dataset | pa.Table) -> bool:
+    """Whether newer records (batch/posts_table.newer_records) hold anything."""
+    if isinstance(data, pads.FileSystemDataset):
+        return bool(data.files)
+    return bool(data.count_rows() if isinstance(data, pads.Dataset) else data.num_rows)
 
 
 def _register_posts(con: duckdb.DuckDBPyConnection, lake: Lake, posts: DeltaTable) -> None:
@@ -64,13 +75,28 @@ def _register_posts(con: duckdb.DuckDBPyConnection, lake: Lake, posts: DeltaTabl
     if files is None:
         con.register("posts", posts.to_pyarrow_dataset())
         return
-    listed = ", ".join("'" + path.replace("'", "''") + "'" for path in files)
+    listed = ", ".join(map(_literal, files))
     con.execute(f"CREATE VIEW posts AS SELECT * FROM read_parquet([{listed}], union_by_name=true)")
+
+
+def _literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
 
 
 def _empty(record_type: RecordType) -> pa.Table:
     """A clean table not written yet reads as empty: answers are empty, not errors."""
     return CLEAN_SCHEMAS[record_type].empty_table()
+
+
+# Text columns of few distinct values: the working set holds them as ENUMs, so the questions
+# group by a small integer, not a string (the nine over 10 M posts in memory: 2.2 s → 1.0 s).
+# Their values (None: read from the data) in sorted order: an ENUM sorts by position, so ORDER
+# BY reads as over the text.
+ENUM_COLUMNS: dict[str, tuple[str, ...] | None] = {
+    "category": None,
+    "country": None,
+    "age_group": AGE_GROUP_LABELS,
+}
 
 
 def materialise_working_set(con: duckdb.DuckDBPyConnection) -> None:
@@ -80,10 +106,35 @@ def materialise_working_set(con: duckdb.DuckDBPyConnection) -> None:
         con.execute("SELECT 1 FROM duckdb_views() WHERE view_name = 'current_posts'").fetchall()
     )
     for name, columns in working_set(over_posts):
-        selected = ", ".join(columns) if columns else "*"
+        selected = ", ".join(_selection(con, name, columns))
         con.execute(f"CREATE TABLE _working AS SELECT {selected} FROM {name}")
         con.execute(f"DROP VIEW {name}")
         con.execute(f"ALTER TABLE _working RENAME TO {name}")
+
+
+def _selection(
+    con: duckdb.DuckDBPyConnection, name: str, columns: tuple[str, ...] | None
+) -> list[str]:
+    """What the working set selects of view ``name``: its ``columns`` (None: all), those of
+    :data:`ENUM_COLUMNS` still text cast to an ENUM of their values (a type made here)."""
+    described = con.execute(f"DESCRIBE SELECT {', '.join(columns or ('*',))} FROM {name}")
+    selected = []
+    for column, column_type, *_ in described.fetchall():
+        if column not in ENUM_COLUMNS or column_type != "VARCHAR":
+            selected.append(column)
+            continue
+        values, known = f"{name}_{column}", ENUM_COLUMNS[column]
+        if known is not None:
+            con.execute(f"CREATE TYPE {values} AS ENUM ({', '.join(map(_literal, known))})")
+        else:
+            over_posts = name == "current_posts"
+            source = values_sql(column) if over_posts else f"SELECT {column} FROM {name}"
+            con.execute(
+                f"CREATE TYPE {values} AS ENUM (SELECT DISTINCT {column} FROM ({source}) "
+                f"WHERE {column} IS NOT NULL ORDER BY {column})"
+            )
+        selected.append(f"CAST({column} AS {values}) AS {column}")
+    return selected
 
 
 def run_questions(

@@ -9,6 +9,7 @@ from importlib import resources
 
 from batch import posts_table
 from shared import questions as catalogue
+from shared.age_groups import age_group_sql
 from shared.profiles import PROFILES, Profile
 
 
@@ -78,19 +79,19 @@ def read_sql(name: str) -> str:
     return resources.files("batch").joinpath("sql", name).read_text(encoding="utf-8")
 
 
-def staging_sql(profile: Profile, over_posts: bool = False) -> str:
-    """The staging views of ``profile`` (shared/profiles.py), then what both share. With
-    ``over_posts``, the standard profile's views read the ``posts`` table and the clean records
-    added since it was refreshed (batch/posts_table.py), not every clean record."""
+def staging_sql(profile: Profile, over_posts: bool = False, any_newer: bool = True) -> str:
+    """The staging views of ``profile`` (shared/profiles.py), then ``users`` (with its age
+    group) and what both share. With ``over_posts``, the standard profile's views read the
+    ``posts`` table and the clean records added since it was refreshed (batch/posts_table.py;
+    ``any_newer``: whether there are any), not every clean record."""
     if profile not in PROFILES:
         raise ValueError(f"unknown profile {profile!r}: {', '.join(PROFILES)}")
     if over_posts and profile != "standard":
         raise ValueError("only the standard profile reads the posts table")
     if over_posts:
-        return (
-            posts_table.staging_sql()
-            + read_sql("staging_common.sql")
-            + "\n"
-            + posts_table.joins_sql()
-        )
-    return read_sql(f"staging_{profile}.sql") + "\n" + read_sql("staging_common.sql")
+        return posts_table.staging_sql(any_newer) + posts_table.joins_sql()
+    users = (
+        f"CREATE OR REPLACE VIEW users AS SELECT *, {age_group_sql('age')} AS age_group "
+        "FROM users_staged;\n"
+    )
+    return read_sql(f"staging_{profile}.sql") + "\n" + users + read_sql("staging_common.sql")

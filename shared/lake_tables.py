@@ -55,6 +55,15 @@ _PARQUET_CODECS: dict[Compression, Literal["ZSTD", "SNAPPY", "GZIP", "UNCOMPRESS
 }
 
 
+# the zones' codec (the sink's default): the history is mostly kept, seldom read whole
+DEFAULT_COMPRESSION: Compression = "zstd"
+
+
+def writer_properties(compression: Compression) -> WriterProperties:
+    """How delta-rs writes a table's Parquet files: with ``compression``."""
+    return WriterProperties(compression=_PARQUET_CODECS[compression])
+
+
 def open_table(lake: Lake, relative: str, as_of: AsOf | None = None) -> DeltaTable | None:
     """The table at ``relative`` (its latest version, or as of a version or a time), or None
     when it does not exist yet."""
@@ -118,7 +127,7 @@ def append(
     *,
     offsets: Sequence[Offsets] = (),
     metadata: Mapping[str, Any] | None = None,
-    compression: Compression = "zstd",
+    compression: Compression = DEFAULT_COMPRESSION,
     replace_where: str | None = None,
     table: DeltaTable | None = None,
 ) -> int:
@@ -134,7 +143,7 @@ def append(
         "partition_by": [PARTITION_COLUMN] if PARTITION_COLUMN in data.schema.names else None,
         "storage_options": lake.storage_options or None,
         "configuration": {"delta.checkpointInterval": CHECKPOINT_INTERVAL},
-        "writer_properties": WriterProperties(compression=_PARQUET_CODECS[compression]),
+        "writer_properties": writer_properties(compression),
         "commit_properties": CommitProperties(
             custom_metadata=dict(metadata or {}), app_transactions=transactions
         ),

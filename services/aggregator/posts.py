@@ -26,6 +26,8 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
+from shared.age_groups import age_group
+
 # One contribution: (kind, *group values); see contributions().
 Key = tuple[Any, ...]
 
@@ -104,21 +106,6 @@ def from_wire(wire: WirePost) -> Post:
             fields = {name: part[name] for name in _FIELDS[record_type]}
             parts[record_type] = part_class(part["o"], part["t"], **fields)
     return Post(wire["p"], **parts)
-
-
-def age_group(age: int | None) -> str | None:
-    """The age groups of the questions (as batch/sql/staging_common.sql)."""
-    if age is None:
-        return None
-    if 18 <= age <= 24:
-        return "18-24"
-    if 25 <= age <= 35:
-        return "25-35"
-    if 36 <= age <= 50:
-        return "36-50"
-    if age > 50:
-        return "50+"
-    return None
 
 
 def _year(timestamp: str | None) -> int | None:

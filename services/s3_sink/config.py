@@ -10,7 +10,7 @@ from typing import Annotated
 
 from pydantic import Field
 
-from shared.lake_tables import Compression
+from shared.lake_tables import DEFAULT_COMPRESSION, Compression
 from shared.settings import PinpipeSettings
 from shared.topics import CLEAN_TOPIC_PATTERN, RAW_TOPIC_PATTERN, SINK_GROUP_ID
 
@@ -23,6 +23,6 @@ class S3SinkSettings(PinpipeSettings):
     s3_sink_roll_seconds: float = 60.0  # … or when its records span this much record time
     # … or when open this long
     s3_sink_max_open_seconds: Annotated[float, Field(gt=0, le=120)] = 60.0
-    s3_sink_compression: Compression = "zstd"
+    s3_sink_compression: Compression = DEFAULT_COMPRESSION
     s3_sink_clean_topic_pattern: str = CLEAN_TOPIC_PATTERN  # topics written to the clean zone
     s3_sink_raw_topic_pattern: str = RAW_TOPIC_PATTERN  # topics written to the raw zone; "" = none

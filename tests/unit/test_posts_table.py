@@ -70,6 +70,22 @@ def test_answers_do_not_depend_on_how_fresh_posts_is(tmp_path: Path) -> None:
     assert refresh(with_posts, report=lambda line: None).version is None  # nothing new
 
 
+def test_the_working_set_over_posts_answers_as_the_views_do(tmp_path: Path) -> None:
+    """Several questions read current_posts built once (its text columns as ENUMs, in DuckDB);
+    one question reads the views: the same rows, in the same order."""
+    stream = posts_stream(share=0.5)
+    cut = int(len(stream) * 0.7)
+    lake = open_lake(f"file://{tmp_path}")
+    write_stream(lake, stream[:cut], 0)
+    refresh(lake, report=lambda line: None)
+    write_stream(lake, stream[cut:], cut)  # newer than the posts table: read beside it
+    together = _answers(lake)
+    for name in QUESTIONS:
+        alone = run_questions(lake, [name], "standard")[name]
+        assert together[name] == alone, name
+        assert alone[1], f"{name}: no rows"
+
+
 def test_duckdb_reads_local_posts_files_as_parquet_and_anything_else_as_a_dataset(
     tmp_path: Path,
 ) -> None:
