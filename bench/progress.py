@@ -7,6 +7,7 @@ import asyncio
 import json
 import subprocess
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -35,9 +36,15 @@ async def _committed(admin: AIOKafkaAdminClient, group: str, topics: list[str]) 
 
 
 async def watch_group(
-    bootstrap: str, group: str, topics: list[str], records: int, process: subprocess.Popen[bytes]
+    bootstrap: str,
+    group: str,
+    topics: list[str],
+    records: int,
+    process: subprocess.Popen[bytes] | Sequence[subprocess.Popen[bytes]],
 ) -> float:
-    """Poll the group's committed offsets until all records are in; return records/s."""
+    """Poll the group's committed offsets until all records are in; return records/s. Fails
+    when ``process`` (or one of the group's processes) exits first."""
+    processes = [process] if isinstance(process, subprocess.Popen) else list(process)
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
     await admin.start()
     try:
@@ -50,8 +57,8 @@ async def watch_group(
                 first = (now, done)
             if done >= records:
                 break
-            if process.poll() is not None:
-                raise RuntimeError(f"{group} exited with {process.returncode}")
+            if exited := [p.returncode for p in processes if p.poll() is not None]:
+                raise RuntimeError(f"{group} exited with {exited[0]}")
             if time.monotonic() > deadline:
                 raise RuntimeError(f"{group}: {done} of {records} after 600 s")
             await asyncio.sleep(0.1)
@@ -65,23 +72,31 @@ async def watch_group(
 
 def drain(
     command: list[str],
-    env: dict[str, str],
+    env: dict[str, str] | Sequence[dict[str, str]],
     bootstrap: str,
     group: str,
     topics: list[str],
     records: int,
     log: Path,
 ) -> float:
-    """Run ``command`` (a consumer of ``topics`` in ``group``) until its group has committed
-    ``records``; its records/s (see watch_group). The process is stopped at the end."""
+    """Run ``command`` (a consumer of ``topics`` in ``group``), once per environment of ``env``
+    (one process each, as replicas), until its group has committed ``records``; its records/s
+    (see watch_group). The processes are stopped at the end."""
+    environments = [env] if isinstance(env, dict) else list(env)
+    processes: list[subprocess.Popen[bytes]] = []
     with open(log, "ab") as out:
-        process = subprocess.Popen(command, env=env, cwd=ROOT, stdout=out, stderr=out)
         try:
-            return asyncio.run(watch_group(bootstrap, group, topics, records, process))
+            for environment in environments:
+                processes.append(
+                    subprocess.Popen(command, env=environment, cwd=ROOT, stdout=out, stderr=out)
+                )
+            return asyncio.run(watch_group(bootstrap, group, topics, records, processes))
         finally:
-            process.terminate()
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+            for process in processes:
+                process.terminate()
+            for process in processes:
+                try:
+                    process.wait(timeout=30)
+                except subprocess.TimeoutExpired:
+                    process.kill()
+                    process.wait()

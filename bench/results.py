@@ -131,6 +131,15 @@ FIGURES: tuple[Figure, ...] = (
     Figure(
         "aggregator_bench",
         "aggregator",
+        "aggregator, two replicas (one group, two processes)",
+        key("two_replicas_events_per_s"),
+        "events/s",
+        "one replica",
+        key("aggregator_events_per_s"),
+    ),
+    Figure(
+        "aggregator_bench",
+        "aggregator",
         "aggregator freshness p99 at 1,000 posts/s",
         key("freshness_p99_s"),
         "s",

@@ -93,6 +93,10 @@ def create_app(settings: AggregatorSettings) -> tuple[faust.App, Aggregator]:
     broker = BrokerWatch(kafka)
 
     @app.task  # type: ignore[untyped-decorator]  # Faust's decorators are untyped
+    async def drop_monitor() -> None:  # the app adds its Monitor as it starts, before tasks
+        faust_patches.no_monitor(app)
+
+    @app.task  # type: ignore[untyped-decorator]  # Faust's decorators are untyped
     async def watch_broker() -> None:  # cancelled when the worker stops
         await broker.run(asyncio.Event())
 
@@ -112,6 +116,7 @@ def create_app(settings: AggregatorSettings) -> tuple[faust.App, Aggregator]:
     faust_patches.no_builtin_pages(app)
     faust_patches.drain_changelog_before_commits(app)
     faust_patches.gaps_without_the_next_record(app)
+    faust_patches.deliveries_share_their_waiters(app)
     return app, aggregator
 
 

@@ -32,6 +32,16 @@ changes under a patch.
 5. :class:`JsonLogsWorker`: Faust's worker (mode's ``Worker._setup_logging``) installs its
    own log handlers when it starts; its ``on_setup_root_logger`` hook, called right after,
    replaces them with pinpipe's JSON lines at the worker's level.
+6. :func:`deliveries_share_their_waiters`: Faust's consumer hands each record to the streams
+   with ``wait_first(deliver, suspend_flow.wait())`` (mode's ``Service.wait_first``), which
+   starts four tasks a record (the delivery, and waiters of the flow's suspension, the
+   consumer's stop and its crash) and cancels three: 28 µs a record here, a quarter of what a
+   Faust worker doing nothing spends on one. The patched call starts a task for the delivery
+   alone and waits on it beside one long-lived waiter of each event, made again only once its
+   event was set and cleared: the same wait, 15 µs cheaper.
+7. :func:`no_monitor`: Faust's ``Monitor`` sensor keeps statistics of every record, event,
+   send and commit for Faust's own web pages, which app.py turns off (pinpipe's metrics are
+   its own): it is taken out of the app's sensors (about 10% of the aggregator's events/s).
 """
 
 from __future__ import annotations
@@ -42,6 +52,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import faust
+import mode.services
 from faust.types import EventT
 from faust.web.base import BlueprintManager
 
@@ -100,6 +111,61 @@ def write_to_partition_of(stream: faust.Stream[Any], event: EventT[Any]) -> None
     """Make ``event`` the stream's current event: the table writes that follow go to its
     partition (of the store and the changelog)."""
     stream._set_current_event(event)  # patch 4 of the module's docstring
+
+
+def deliveries_share_their_waiters(app: faust.App) -> None:
+    """Make the consumer's record deliveries wait on shared waiters (patch 6). Any other call
+    of its ``wait_first`` goes to mode's as before."""
+    consumer: Any = app.consumer  # Faust's Consumer (a mode Service)
+    original = consumer.wait_first
+    waiters: dict[int, asyncio.Future[Any]] = {}
+
+    def waiter(event: Any) -> asyncio.Future[Any]:
+        future = waiters.get(id(event))
+        if future is None or (future.done() and not event.is_set()):
+            future = waiters[id(event)] = asyncio.ensure_future(event.wait())
+        return future
+
+    # mode's signature, timeout included
+    async def wait_first(*coros: Any, timeout: Any = None) -> Any:  # noqa: ASYNC109
+        delivery = len(coros) == 2 and _waits_on(coros[1], consumer.suspend_flow)
+        if timeout is not None or not delivery:
+            return await original(*coros, timeout=timeout)
+        deliver, suspended = coros
+        suspended.close()  # never started: the shared waiter stands for it
+        shared = [waiter(e) for e in (consumer.suspend_flow, consumer._stopped, consumer._crashed)]
+        task = asyncio.ensure_future(deliver)
+        try:
+            await asyncio.wait([task, *shared], return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            if not task.done():
+                task.cancel()  # as mode's: the flow was suspended, or the consumer stopped
+        # as mode's: what finished (the delivery, the suspension), unless it stopped
+        finished = [(deliver, task), (suspended, shared[0])]
+        winners = [(arg, f) for arg, f in finished if f.done() and not f.cancelled()]
+        if winners and not (shared[1].done() or shared[2].done()):
+            return mode.services.WaitResults(
+                [arg for arg, _ in winners], [f.result() for _, f in winners], False
+            )
+        return mode.services.WaitResults([], [], True)
+
+    consumer.wait_first = wait_first  # patch 6 of the module's docstring
+
+
+def _waits_on(coro: Any, event: asyncio.Event) -> bool:
+    """Whether ``coro`` is ``event.wait()``, not started."""
+    frame = getattr(coro, "cr_frame", None)
+    return (
+        getattr(coro, "__qualname__", "") == "Event.wait"
+        and frame is not None
+        and frame.f_locals.get("self") is event
+    )
+
+
+def no_monitor(app: faust.App) -> None:
+    """Take Faust's Monitor out of the app's sensors once the app added it (patch 7)."""
+    if app.monitor in set(app.sensors):
+        app.sensors.remove(app.monitor)  # patch 7 of the module's docstring
 
 
 class JsonLogsWorker(faust.Worker):

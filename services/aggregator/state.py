@@ -26,7 +26,9 @@ class Aggregates:
 
     def replace(self, partition: int, old: Post | None, new: Post) -> None:
         """Retract what ``old`` counted for and add what ``new`` counts for."""
-        counts = self.counts.setdefault(partition, Counter())
+        counts = self.counts.get(partition)
+        if counts is None:  # not setdefault: that would make a Counter per record
+            counts = self.counts[partition] = Counter()
         before = contributions(old, self.bucket_seconds)
         after = contributions(new, self.bucket_seconds)
         if before == after:

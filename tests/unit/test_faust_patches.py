@@ -194,3 +194,76 @@ def test_the_worker_logs_json_lines(root_handlers: None) -> None:
     (handler,) = logging.getLogger().handlers
     assert type(handler.formatter).__name__ == "JsonFormatter"
     assert logging.getLogger().level == logging.WARNING
+
+
+def test_faust_hands_each_record_over_through_wait_first() -> None:
+    """Patch 6 replaces the consumer's wait_first for the call its fetch loop makes per
+    record; the loop must still make it."""
+    source = " ".join(inspect.getsource(Consumer._drain_messages).split())
+    assert "await self.wait_first( callback(message), self.suspend_flow.wait() )" in source
+
+
+async def _deliveries_through_the_patch() -> None:
+    app = faust.App("patch-check", broker="kafka://127.0.0.1:1", autodiscover=False)
+    consumer: Any = app.consumer
+    faust_patches.deliveries_share_their_waiters(app)
+    delivered: list[int] = []
+    gate, entered = asyncio.Event(), asyncio.Event()
+
+    async def deliver(n: int, wait: bool = False) -> int:
+        if wait:  # as a delivery into a full stream buffer
+            entered.set()
+            await gate.wait()
+        delivered.append(n)
+        return n
+
+    def handing(n: int, wait: bool = False) -> Any:
+        return consumer.wait_first(deliver(n, wait), consumer.suspend_flow.wait())
+
+    tasks_before = len(asyncio.all_tasks())
+    for n in range(50):
+        result = await handing(n)
+        assert (result.results, result.stopped) == ([n], False)
+    assert delivered == list(range(50))
+    # a waiter of each event (the flow's suspension, the stop, the crash), made once: no task
+    # is left behind a record
+    assert len(asyncio.all_tasks()) - tasks_before == 3
+
+    # a delivery that waits gives way when the flow is suspended, and is cancelled
+    waiting = asyncio.ensure_future(handing(99, wait=True))
+    await entered.wait()
+    consumer.suspend_flow.set()
+    suspended = await waiting
+    assert not suspended.stopped and suspended.results == [True]  # the suspension finished
+    gate.set()
+    # suspended: a delivery comes back at once; then the flow goes on
+    assert not (await handing(100)).stopped
+    consumer.suspend_flow.clear()
+    assert (await handing(101)).results == [101]
+    assert 99 not in delivered, "the waiting delivery was cancelled, as mode's wait_first does"
+
+    # the consumer stopped: as mode's
+    consumer._stopped.set()
+    assert (await handing(102)).stopped
+    consumer._stopped.clear()
+
+    # any other call is mode's own
+    other = await consumer.wait_first(deliver(103))
+    assert other.results == [103] and not other.stopped
+    for task in asyncio.all_tasks() - {asyncio.current_task()}:
+        task.cancel()
+
+
+async def test_deliveries_wait_as_before_on_shared_waiters() -> None:
+    await _deliveries_through_the_patch()
+
+
+def test_faust_adds_its_monitor_and_the_patch_takes_it_out() -> None:
+    """Patch 7: Faust still adds its Monitor to the sensors as the app starts."""
+    source = inspect.getsource(faust.App.on_init_dependencies)
+    assert "self.sensors.add(self.monitor)" in source
+    app = faust.App("patch-check", broker="kafka://127.0.0.1:1", autodiscover=False)
+    app.sensors.add(app.monitor)
+    faust_patches.no_monitor(app)
+    assert app.monitor not in set(app.sensors)
+    faust_patches.no_monitor(app)  # again: nothing to take out
