@@ -301,9 +301,9 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument(
-        "--rates", default="250,375,500,750,1000,2000,4000",
-        help="offered posts/s of the steps, ascending (250,375,500,750,1000,2000,4000); it stops "
-        "after the first two steps that do not hold",
+        "--rates", default="250,500,750,1000,1250,1500,2000,3000",
+        help="offered posts/s of the steps, ascending (250,500,750,1000,1250,1500,2000,3000); it "
+        "stops after the first two steps that do not hold",
     )  # fmt: skip
     parser.add_argument("--seconds", type=float, default=60, help="measured per step (60)")
     parser.add_argument("--warmup", type=float, default=15, help="unmeasured per step (15)")

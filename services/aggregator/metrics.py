@@ -19,7 +19,8 @@ SKIPPED = METRICS.counter(
 )
 FRESHNESS = METRICS.histogram(
     "freshness_seconds",
-    "From a record's ingest time (its Kafka timestamp) to the moment the aggregates include it",
+    "From a record's ingest time (its Kafka timestamp) to the moment the aggregates include it"
+    " (records that changed a post and repeats; not records read again after a restart)",
     buckets=(
         0.005,
         0.01,

@@ -159,6 +159,13 @@ def apply(
     return Post(post.partition, post.pin, post.geo, part)
 
 
+def replayed(post: Post | None, record_type: str, offset: int) -> bool:
+    """Whether the post holds its ``record_type`` from ``offset`` or a later record: a record
+    read again (after a restart or a rebalance), not a new one."""
+    part: Part | None = getattr(post, record_type) if post is not None else None
+    return part is not None and offset <= part.offset
+
+
 def contributions(post: Post | None, bucket_seconds: int) -> list[Key]:
     """What a post counts for. Kinds and their groups:
 

@@ -40,7 +40,7 @@ class Aggregates:
             else:
                 del counts[key]
         for key in after:
-            counts[key] += 1
+            counts[key] = counts.get(key, 0) + 1  # not += 1: Counter's __missing__ is a call
 
     def rebuild(self, posts: Iterable[Post], offsets: dict[tuple[str, int], int]) -> None:
         """Counts from scratch, from every post of the active partitions."""

@@ -39,7 +39,7 @@ from faust.types import EventT, StreamT
 
 from services.aggregator import faust_patches
 from services.aggregator import metrics as m
-from services.aggregator.posts import Post, apply, fields_of, from_wire, to_wire
+from services.aggregator.posts import Post, apply, fields_of, from_wire, replayed, to_wire
 from services.aggregator.state import Aggregates
 from shared.topics import RECORD_TYPES, clean_topic
 
@@ -157,6 +157,8 @@ class Aggregator:
         self.aggregates.offsets[(topic, partition)] = offset
         if new is None:
             self._unchanged[record_type].inc()
+            if not replayed(old, record_type, offset):  # a repeat: the answers include it now
+                m.FRESHNESS.observe(max(now - timestamp, 0.0))
             return None
         self.cache[key] = new
         self.aggregates.replace(partition, old, new)

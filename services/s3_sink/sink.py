@@ -138,14 +138,15 @@ class S3Sink:
         self.consumer: AIOKafkaConsumer | None = None
         self.producer: AIOKafkaProducer | None = None
         self.running = False  # connected to Kafka and consuming
-        self.lake_reachable = False  # the last write (or the start-up check) succeeded
+        self.lake_reachable = False  # the last lake request (start-up check, positions, commit) succeeded
         self.clean_pattern = re.compile(settings.s3_sink_clean_topic_pattern)
         patterns = [settings.s3_sink_clean_topic_pattern, settings.s3_sink_raw_topic_pattern]
         self.pattern = "|".join(f"(?:{p})" for p in patterns if p)
 
     @property
     def ready(self) -> bool:
-        """Consuming, and the lake took the last write: /readyz."""
+        """Consuming, and the lake answered the last request (a commit, or the read of the
+        tables' positions on an assignment): /readyz."""
         return self.running and self.lake_reachable
 
     def zone_of(self, topic: str) -> Zone:
@@ -378,7 +379,7 @@ class S3Sink:
         for relative, tps in tables.items():
             table = await retry(
                 "the lake (sink positions)",
-                functools.partial(asyncio.to_thread, open_table, self.lake, relative),
+                functools.partial(self._open_for_positions, relative),
                 self.settings.backoff(),
             )
             for tp in tps:
@@ -387,6 +388,17 @@ class S3Sink:
                     self.in_table.pop(tp, None)
                 else:
                     self.in_table[tp] = in_table
+
+    async def _open_for_positions(self, relative: str) -> DeltaTable | None:
+        """One attempt at the table whose positions an assignment needs; not ready while the
+        lake does not answer (the sink consumes nothing until it does)."""
+        try:
+            table = await asyncio.to_thread(open_table, self.lake, relative)
+        except Exception:
+            self.lake_reachable = False
+            raise
+        self.lake_reachable = True
+        return table
 
     async def _skip_written(
         self, tp: TopicPartition, messages: list[ConsumerRecord[bytes, bytes]]

@@ -7,8 +7,9 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,7 @@ import duckdb
 import httpx
 import pytest
 import s3fs
+from aiokafka import AIOKafkaConsumer
 from pydantic import SecretStr
 
 from shared.kafka_admin import ensure_topics
@@ -226,3 +228,58 @@ def test_s3_down_for_a_while_loses_nothing(
     finally:
         sink.kill()
     _check_lake(own_s3, bucket, 10_000)
+
+
+def test_a_sink_assigned_partitions_while_s3_is_down_is_not_ready_until_it_is_back(
+    kafka_bootstrap: str, unique: str, own_s3: S3Server, tmp_path: Path
+) -> None:
+    """An assignment reads each table's positions before the sink consumes: while the lake
+    does not answer, the sink waits, alive and not ready (the chaos test met a sink that said
+    ready through a whole outage, stuck in that read)."""
+    bucket = f"rejoin-{unique}"
+    _bucket(own_s3, bucket)
+    env = _env(kafka_bootstrap, unique, own_s3, bucket)
+    topics = [f"s{unique}.clean.geo", f"s{unique}.geo"]
+    asyncio.run(ensure_topics(KafkaConnection(kafka_bootstrap), topics, PARTITIONS))
+    group = env["PINPIPE_S3_SINK_GROUP_ID"]
+    sink = ServiceProcess("s3-sink", env, tmp_path / "sink.log", "PINPIPE_S3_SINK_PORT").start()
+    try:
+        asyncio.run(produce(kafka_bootstrap, _records(unique, 0, 1_000)))
+        wait_until(
+            lambda: asyncio.run(group_committed(kafka_bootstrap, group, topics)) == 2_000,
+            timeout=60,
+            what="the first records in the lake",
+        )
+        assert _readyz(sink) == 200
+        own_s3.stop()
+        # another member joins the group: the sink is assigned partitions again
+        asyncio.run(_join_until(kafka_bootstrap, group, topics, lambda: _readyz(sink) == 503))
+        assert sink.alive, "the sink died while the lake was away"
+        own_s3.start()
+        asyncio.run(produce(kafka_bootstrap, _records(unique, 1_000, 1_000)))
+        wait_until(
+            lambda: asyncio.run(group_committed(kafka_bootstrap, group, topics)) == 4_000,
+            timeout=180,
+            what="every record committed after the outage",
+        )
+        wait_until(lambda: _readyz(sink) == 200, timeout=30, what="the sink ready again")
+    finally:
+        sink.kill()
+    _check_lake(own_s3, bucket, 2_000)
+
+
+async def _join_until(
+    bootstrap: str, group: str, topics: list[str], seen: Callable[[], bool]
+) -> None:
+    """Be a member of ``group`` (committing nothing) until ``seen()``, then leave it."""
+    member = AIOKafkaConsumer(
+        *topics, bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False
+    )
+    await member.start()
+    try:
+        deadline = time.monotonic() + 60
+        while not await asyncio.to_thread(seen):
+            assert time.monotonic() < deadline, "timed out after 60s waiting for the sink"
+            await member.getmany(timeout_ms=250)  # takes part in the group's rebalances
+    finally:
+        await member.stop()

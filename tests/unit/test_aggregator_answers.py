@@ -26,6 +26,7 @@ from services.aggregator.posts import (
     fields_of,
     from_wire,
     more_followed,
+    replayed,
     to_wire,
 )
 from services.aggregator.state import Aggregates, from_json, merge, to_json
@@ -308,3 +309,15 @@ def test_the_live_answer_gauges_have_a_recent_window() -> None:
 
 def _text(value: Any) -> str:
     return NULL_LABEL if value is None else str(value)
+
+
+def test_a_record_read_again_is_a_replay_and_a_repeat_is_not() -> None:
+    """Freshness counts repeats (a record the post holds already, at a new offset) but not
+    records read again after a restart (at or below the offset the post holds)."""
+    fields = fields_of("geo", {"country": "Albania", "timestamp": "2020-01-01T00:00:00"})
+    post = apply(None, 0, "geo", fields, 10, 1.0)
+    assert post is not None
+    assert replayed(post, "geo", 10) and replayed(post, "geo", 3)
+    assert not replayed(post, "geo", 11), "a later record is new, a repeat or not"
+    assert apply(post, 0, "geo", fields, 11, 2.0) is None, "a repeat changes nothing"
+    assert not replayed(post, "pin", 1) and not replayed(None, "geo", 1)

@@ -8,16 +8,19 @@ import asyncio
 import inspect
 import logging
 import random
+import time
 from collections import defaultdict
 from collections.abc import Iterator
 from typing import Any, cast
 
 import faust
+import faust.transport.drivers.aiokafka
 import mode
 import pytest
 from faust.events import Event
 from faust.streams import current_event
 from faust.transport.consumer import Consumer
+from faust.types import TP as TopicPartition
 from faust.types import Message
 from intervaltree import IntervalTree
 
@@ -258,12 +261,22 @@ async def test_deliveries_wait_as_before_on_shared_waiters() -> None:
     await _deliveries_through_the_patch()
 
 
-def test_faust_adds_its_monitor_and_the_patch_takes_it_out() -> None:
-    """Patch 7: Faust still adds its Monitor to the sensors as the app starts."""
-    source = inspect.getsource(faust.App.on_init_dependencies)
-    assert "self.sensors.add(self.monitor)" in source
-    app = faust.App("patch-check", broker="kafka://127.0.0.1:1", autodiscover=False)
-    app.sensors.add(app.monitor)
-    faust_patches.no_monitor(app)
-    assert app.monitor not in set(app.sensors)
-    faust_patches.no_monitor(app)  # again: nothing to take out
+def test_the_lean_monitor_keeps_what_faust_reads_back_and_nothing_else() -> None:
+    """Patch 7: the app's Monitor is the setting's class; Faust's livelock check still reads
+    the time a partition's stream took an event, which the lean monitor keeps."""
+    source = inspect.getsource(faust.transport.drivers.aiokafka.AIOKafkaConsumerThread)
+    assert "monitor.stream_inbound_time.get(tp)" in source
+    app = faust.App(
+        "patch-check",
+        broker="kafka://127.0.0.1:1",
+        autodiscover=False,
+        Monitor=faust_patches.LeanMonitor,
+    )
+    monitor = app.monitor
+    assert isinstance(monitor, faust_patches.LeanMonitor)
+    tp = TopicPartition("t", 0)
+    before = time.monotonic()
+    state = monitor.on_stream_event_in(tp, 5, cast(Any, None), cast(Any, None))
+    monitor.on_stream_event_out(tp, 5, cast(Any, None), cast(Any, None), state)
+    assert monitor.stream_inbound_time[tp] >= before
+    assert monitor.events_total == 0 and monitor.messages_received_total == 0
