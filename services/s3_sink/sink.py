@@ -138,7 +138,7 @@ class S3Sink:
         self.consumer: AIOKafkaConsumer | None = None
         self.producer: AIOKafkaProducer | None = None
         self.running = False  # connected to Kafka and consuming
-        self.lake_reachable = False  # the last lake request (start-up check, positions, commit) succeeded
+        self.lake_reachable = False  # the last request to the lake succeeded
         self.clean_pattern = re.compile(settings.s3_sink_clean_topic_pattern)
         patterns = [settings.s3_sink_clean_topic_pattern, settings.s3_sink_raw_topic_pattern]
         self.pattern = "|".join(f"(?:{p})" for p in patterns if p)
