@@ -81,7 +81,9 @@ class Step:
     lake_delay_p50_s: float = math.nan
     lake_delay_p99_s: float = math.nan
     lake_records: int = 0
-    cleaner_p99_s: float = math.nan  # of the freshness, what the cleaner's commit took
+    # of the freshness, what the cleaner took (raw append → clean commit, per batch's first)
+    cleaner_p50_s: float = math.nan
+    cleaner_p99_s: float = math.nan
     lag: dict[str, float] = field(default_factory=dict)
     behind_s: dict[str, float] = field(default_factory=dict)  # lag / the offered rate
     cpu_s: dict[str, float] = field(default_factory=dict)
@@ -224,6 +226,7 @@ def run_step(
         step.freshness_p50_s = quantile(0.5, fresh_before, fresh_after)
         step.freshness_p99_s = quantile(0.99, fresh_before, fresh_after)
     if cleaner_after:
+        step.cleaner_p50_s = quantile(0.5, cleaner_before, cleaner_after)
         step.cleaner_p99_s = quantile(0.99, cleaner_before, cleaner_after)
     if delays:
         every = np.concatenate(delays)
@@ -232,9 +235,9 @@ def run_step(
         step.lake_delay_p99_s = float(np.quantile(every, 0.99))
     print(
         f"\r   {rate:>6g} posts/s offered: {step.achieved:7.0f} achieved, freshness p50/p99 "
-        f"{step.freshness_p50_s:.2f}/{step.freshness_p99_s:.2f} s (cleaner p99 "
-        f"{step.cleaner_p99_s:.2f} s), lake delay p50/p99 {step.lake_delay_p50_s:.0f}/"
-        f"{step.lake_delay_p99_s:.0f} s, behind "
+        f"{step.freshness_p50_s:.2f}/{step.freshness_p99_s:.2f} s (cleaner p50/p99 "
+        f"{step.cleaner_p50_s:.2f}/{step.cleaner_p99_s:.2f} s), lake delay p50/p99 "
+        f"{step.lake_delay_p50_s:.0f}/{step.lake_delay_p99_s:.0f} s, behind "
         + ", ".join(f"{n} {v:.1f} s" for n, v in step.behind_s.items())
         + f", CPU {sum(step.cpu_s.values()) / seconds / CORES:.0%} of {CORES} cores"
         + f" → {'held' if step.held else 'did not hold'}"
