@@ -114,6 +114,7 @@ def create_app(settings: AggregatorSettings) -> tuple[faust.App, Aggregator]:
     faust_patches.drain_changelog_before_commits(app)
     faust_patches.gaps_without_the_next_record(app)
     faust_patches.deliveries_share_their_waiters(app)
+    faust_patches.short_fetch_waits(app)
     return app, aggregator
 
 

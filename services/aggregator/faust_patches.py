@@ -45,6 +45,13 @@ changes under a patch.
    setting) keeps only what Faust itself reads back: the time each partition's stream last
    took an event, which its livelock check (``verify_event_path``) needs to tell a stalled
    stream from a busy one.
+8. :func:`short_fetch_waits`: Faust creates its Kafka consumer with ``fetch_max_wait_ms=1500``
+   (no setting changes it), so a fetch the broker holds for want of new records keeps every
+   record that arrives meanwhile waiting up to 1.5 s. On the cleaner's transactional topics
+   that wait is what a record met: in the pipeline bench at 500 posts/s the live answers were
+   1.2 s behind at p50 (2.5 s at p99) with the aggregator at 0.4 of a core, while a plain
+   consumer of the same topics saw the records 0.1 s after ingest. The patched consumer waits
+   at most ``FETCH_MAX_WAIT_MS`` (p50 0.08 s, p99 0.5 s in the same run).
 """
 
 from __future__ import annotations
@@ -167,6 +174,23 @@ def _waits_on(coro: Any, event: asyncio.Event) -> bool:
         and frame is not None
         and frame.f_locals.get("self") is event
     )
+
+
+FETCH_MAX_WAIT_MS = 100  # patch 8: the longest the broker holds a fetch with nothing new
+
+
+def short_fetch_waits(app: faust.App) -> None:
+    """Create the worker's Kafka consumer with ``FETCH_MAX_WAIT_MS``, not Faust's 1,500 ms.
+    Apply before the consumer starts (aiokafka reads it as its fetcher starts)."""
+    thread: Any = app.consumer._thread  # type: ignore[attr-defined]  # Faust's consumer thread
+    create = thread._create_worker_consumer
+
+    def create_worker_consumer(transport: Any) -> Any:
+        consumer = create(transport)
+        consumer._fetch_max_wait_ms = FETCH_MAX_WAIT_MS  # patch 8 of the module's docstring
+        return consumer
+
+    thread._create_worker_consumer = create_worker_consumer
 
 
 class LeanMonitor(Monitor):

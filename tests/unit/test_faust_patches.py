@@ -280,3 +280,19 @@ def test_the_lean_monitor_keeps_what_faust_reads_back_and_nothing_else() -> None
     monitor.on_stream_event_out(tp, 5, cast(Any, None), cast(Any, None), state)
     assert monitor.stream_inbound_time[tp] >= before
     assert monitor.events_total == 0 and monitor.messages_received_total == 0
+
+
+async def test_the_worker_consumer_waits_at_most_the_short_fetch_wait() -> None:
+    """Patch 8: Faust still hard-codes a 1,500 ms fetch wait; the patched app's consumer is
+    created with FETCH_MAX_WAIT_MS (read as its fetcher starts)."""
+    thread_class = faust.transport.drivers.aiokafka.AIOKafkaConsumerThread
+    assert "fetch_max_wait_ms=1500" in inspect.getsource(thread_class._create_worker_consumer)
+    app = faust.App("patch-check", broker="kafka://127.0.0.1:1", autodiscover=False)
+    faust_patches.short_fetch_waits(app)
+    thread: Any = app.consumer._thread  # type: ignore[attr-defined]
+    consumer = thread._create_worker_consumer(app.transport)
+    try:
+        assert consumer._fetch_max_wait_ms == faust_patches.FETCH_MAX_WAIT_MS
+        assert faust_patches.FETCH_MAX_WAIT_MS < 1500
+    finally:
+        await consumer.stop()  # never started: closes its client
