@@ -183,16 +183,24 @@ def test_kill_9_mid_file_then_restart_leaves_every_record_once(
     _check_lake(s3_server, bucket, total)
 
 
+def _sink_on(
+    kafka: str, unique: str, s3: S3Server, bucket: str, tmp_path: Path
+) -> tuple[ServiceProcess, str, list[str]]:
+    """A sink process on a new bucket of ``s3`` and the test's two geo topics: (the sink, its
+    group, the topics)."""
+    _bucket(s3, bucket)
+    env = _env(kafka, unique, s3, bucket)
+    topics = [f"s{unique}.clean.geo", f"s{unique}.geo"]
+    asyncio.run(ensure_topics(KafkaConnection(kafka), topics, PARTITIONS))
+    sink = ServiceProcess("s3-sink", env, tmp_path / "sink.log", "PINPIPE_S3_SINK_PORT").start()
+    return sink, env["PINPIPE_S3_SINK_GROUP_ID"], topics
+
+
 def test_s3_down_for_a_while_loses_nothing(
     kafka_bootstrap: str, unique: str, own_s3: S3Server, tmp_path: Path
 ) -> None:
     bucket = f"outage-{unique}"
-    _bucket(own_s3, bucket)
-    env = _env(kafka_bootstrap, unique, own_s3, bucket)
-    topics = [f"s{unique}.clean.geo", f"s{unique}.geo"]
-    asyncio.run(ensure_topics(KafkaConnection(kafka_bootstrap), topics, PARTITIONS))
-    group = env["PINPIPE_S3_SINK_GROUP_ID"]
-    sink = ServiceProcess("s3-sink", env, tmp_path / "sink.log", "PINPIPE_S3_SINK_PORT").start()
+    sink, group, topics = _sink_on(kafka_bootstrap, unique, own_s3, bucket, tmp_path)
     try:
         asyncio.run(produce(kafka_bootstrap, _records(unique, 0, 5_000)))
         wait_until(
@@ -237,12 +245,7 @@ def test_a_sink_assigned_partitions_while_s3_is_down_is_not_ready_until_it_is_ba
     does not answer, the sink waits, alive and not ready (the chaos test met a sink that said
     ready through a whole outage, stuck in that read)."""
     bucket = f"rejoin-{unique}"
-    _bucket(own_s3, bucket)
-    env = _env(kafka_bootstrap, unique, own_s3, bucket)
-    topics = [f"s{unique}.clean.geo", f"s{unique}.geo"]
-    asyncio.run(ensure_topics(KafkaConnection(kafka_bootstrap), topics, PARTITIONS))
-    group = env["PINPIPE_S3_SINK_GROUP_ID"]
-    sink = ServiceProcess("s3-sink", env, tmp_path / "sink.log", "PINPIPE_S3_SINK_PORT").start()
+    sink, group, topics = _sink_on(kafka_bootstrap, unique, own_s3, bucket, tmp_path)
     try:
         asyncio.run(produce(kafka_bootstrap, _records(unique, 0, 1_000)))
         wait_until(
